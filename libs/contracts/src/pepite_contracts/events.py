@@ -1,0 +1,79 @@
+"""Event envelopes and the one decoder every consumer uses."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from pepite_contracts.ids import CommunityId
+from pepite_contracts.messages import MembershipChange, NormalizedMessage, UtcDatetime
+
+#: Namespace for deterministic event ids, so a replayed import yields the same ids.
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a4e-5d0b-4c8e-9a57-2f7d3b1e9c40")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def deterministic_event_id(*parts: str) -> str:
+    """An event id derived from what the event is about, stable across replays."""
+    return uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)).hex
+
+
+class EventEnvelope(BaseModel):
+    """Fields every event carries; subclasses fix ``type`` and ``payload``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: str = Field(default_factory=_new_event_id)
+    schema_version: int = 1
+    occurred_at: UtcDatetime = Field(default_factory=_utcnow)
+    community_id: CommunityId
+
+
+class MessageIngested(EventEnvelope):
+    """A message read from a platform, normalized."""
+
+    type: Literal["message.ingested"] = "message.ingested"
+    payload: NormalizedMessage
+
+
+class MemberJoined(EventEnvelope):
+    """A member joined the community."""
+
+    type: Literal["member.joined"] = "member.joined"
+    payload: MembershipChange
+
+
+class MemberLeft(EventEnvelope):
+    """A member left the community."""
+
+    type: Literal["member.left"] = "member.left"
+    payload: MembershipChange
+
+
+Event = Annotated[MessageIngested | MemberJoined | MemberLeft, Field(discriminator="type")]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def decode_event(data: bytes | str) -> Event:
+    """Parse one event from its JSON bytes.
+
+    Raises:
+        pydantic.ValidationError: the bytes are not JSON, or not a known event.
+    """
+    return EVENT_ADAPTER.validate_json(data)
+
+
+def encode_event(event: EventEnvelope) -> bytes:
+    """Serialize an event to the JSON bytes put on a topic."""
+    return event.model_dump_json().encode()

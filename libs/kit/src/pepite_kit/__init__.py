@@ -1,0 +1,1 @@
+"""Pépite kit: the plumbing every service shares."""

@@ -1,0 +1,1 @@
+"""Pépite api service."""

@@ -1,0 +1,1 @@
+"""Pépite ingestor service."""
