@@ -1,0 +1,50 @@
+"""The ``pepite`` command. Each service contributes its subcommands.
+
+Services declare them as entry points in the ``pepite.commands`` group, so the
+command line is one tool while services stay independent of each other.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import typer
+
+ENTRY_POINT_GROUP = "pepite.commands"
+
+
+class CommandError(Exception):
+    """A failure to report on one line, without a traceback."""
+
+
+def build_app() -> typer.Typer:
+    """Assemble the ``pepite`` app from every installed service's commands."""
+    app = typer.Typer(
+        name="pepite",
+        help="Pépite: community insights from every message.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        command: Callable[..., Any] = entry_point.load()
+        app.command(name=entry_point.name)(command)
+    return app
+
+
+def fail(message: str, *, code: int = 1) -> typer.Exit:
+    """Print ``pepite: message`` on stderr and return the exit to raise."""
+    typer.echo(f"pepite: {message}", err=True)
+    return typer.Exit(code)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        build_app()()
+    except KeyboardInterrupt:
+        typer.echo("pepite: interrupted", err=True)
+        sys.exit(130)

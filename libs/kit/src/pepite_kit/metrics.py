@@ -1,0 +1,80 @@
+"""Every Prometheus metric Pépite exports, defined once.
+
+Labels take only bounded values (topic, consumer group, route template, status class):
+never a member id, message id or free text.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+CONSUMER_RECORDS_CONSUMED = Counter(
+    "pepite_consumer_records_consumed_total",
+    "Records fetched from a topic by a consumer group.",
+    ["topic", "group"],
+)
+CONSUMER_RECORDS_PROCESSED = Counter(
+    "pepite_consumer_records_processed_total",
+    "Records whose handler succeeded and whose offset was committed.",
+    ["topic", "group"],
+)
+CONSUMER_RECORDS_FAILED = Counter(
+    "pepite_consumer_records_failed_total",
+    "Records that could not be processed (stage: decode or handler).",
+    ["topic", "group", "stage"],
+)
+CONSUMER_RECORDS_DEAD_LETTERED = Counter(
+    "pepite_consumer_records_dead_lettered_total",
+    "Records sent to the topic's dead-letter twin.",
+    ["topic", "group"],
+)
+CONSUMER_RETRIES = Counter(
+    "pepite_consumer_retries_total",
+    "Handler retries (kind: transient when the infrastructure failed, error otherwise).",
+    ["topic", "group", "kind"],
+)
+CONSUMER_HANDLER_SECONDS = Histogram(
+    "pepite_consumer_handler_seconds",
+    "Time the handler took for one batch of records.",
+    ["topic", "group"],
+    buckets=_LATENCY_BUCKETS,
+)
+CONSUMER_BATCH_SIZE = Histogram(
+    "pepite_consumer_batch_records",
+    "Records per handled batch.",
+    ["topic", "group"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
+CONSUMER_LAG = Gauge(
+    "pepite_consumer_lag_records",
+    "Records on the broker not yet processed by the group, summed over assigned partitions.",
+    ["topic", "group"],
+)
+PRODUCER_RECORDS = Counter(
+    "pepite_producer_records_total",
+    "Records acknowledged by the broker.",
+    ["topic"],
+)
+PRODUCER_ERRORS = Counter(
+    "pepite_producer_errors_total",
+    "Records the broker did not acknowledge.",
+    ["topic"],
+)
+HTTP_REQUESTS = Counter(
+    "pepite_http_requests_total",
+    "HTTP requests served, by route template and status code.",
+    ["service", "method", "route", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "pepite_http_request_seconds",
+    "HTTP request latency by route template.",
+    ["service", "method", "route"],
+    buckets=_LATENCY_BUCKETS,
+)
+IMPORT_RECORDS = Counter(
+    "pepite_import_records_total",
+    "Records read from exports and published, by format and event type.",
+    ["format", "type"],
+)

@@ -1,0 +1,34 @@
+"""All MongoDB reads of the API."""
+
+from __future__ import annotations
+
+from pepite_api.schemas import CommunityStatus
+from pepite_kit import Database
+
+MESSAGES = "messages"
+MEMBERS = "members"
+CHANNELS = "channels"
+
+
+class StatusRepository:
+    """Counts and time bounds of what a community has stored."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def community_status(self, community_id: str) -> CommunityStatus:
+        scope = {"community_id": community_id}
+        messages = await self._db[MESSAGES].count_documents(scope)
+        members = await self._db[MEMBERS].count_documents(scope)
+        channels = await self._db[CHANNELS].count_documents(scope)
+        projection = {"created_at": 1, "_id": 0}
+        first = await self._db[MESSAGES].find_one(scope, projection, sort=[("created_at", 1)])
+        last = await self._db[MESSAGES].find_one(scope, projection, sort=[("created_at", -1)])
+        return CommunityStatus(
+            community_id=community_id,
+            messages=messages,
+            members=members,
+            channels=channels,
+            first_message_at=first["created_at"] if first else None,
+            last_message_at=last["created_at"] if last else None,
+        )

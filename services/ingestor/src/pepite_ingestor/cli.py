@@ -1,0 +1,120 @@
+"""``pepite import``: read community exports and publish them as normalized events."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from aiokafka.errors import KafkaError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pepite_contracts import COMMUNITY_ID_PATTERN, all_topics
+from pepite_ingestor.importers import ExportFormatError, iter_export
+from pepite_ingestor.service import ImportCounts, publish_events
+from pepite_ingestor.settings import Settings
+from pepite_kit import EventPublisher, ensure_topics
+from pepite_kit.cli import fail
+from pepite_kit.metrics import IMPORT_RECORDS
+
+_stderr = Console(stderr=True)
+
+
+def _export_files(paths: list[Path]) -> Iterator[Path]:
+    """Files to import: each file given, and the ``*.json`` files of each folder given."""
+    for path in paths:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".json")
+            if not files:
+                raise ExportFormatError(str(path), "folder holds no .json export")
+            yield from files
+        elif path.exists():
+            yield path
+        else:
+            raise ExportFormatError(str(path), "file not found")
+
+
+def import_command(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Export files, or folders of them.", show_default=False)
+    ],
+    community: Annotated[
+        str, typer.Option("--community", "-c", help="Community id to import into.")
+    ],
+    export_format: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="Export format; detected from the file if omitted."),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Import community exports: every message is published to Kafka once per run.
+
+    Importing the same export again is safe: messages keep their stable ids, so
+    nothing is stored twice.
+    """
+    if not re.fullmatch(COMMUNITY_ID_PATTERN, community):
+        raise fail(f"invalid community id {community!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    settings = Settings()
+    try:
+        files = list(_export_files(paths))
+    except ExportFormatError as exc:
+        raise fail(str(exc)) from None
+    try:
+        asyncio.run(_import(files, community, export_format, settings, progress))
+    except ExportFormatError as exc:
+        raise fail(str(exc)) from None
+    except KafkaError as exc:
+        raise fail(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
+
+
+async def _import(
+    files: list[Path],
+    community: str,
+    export_format: str | None,
+    settings: Settings,
+    show_progress: bool,
+) -> None:
+    await ensure_topics(settings, settings.topic_names(all_topics()))
+    async with EventPublisher(settings, client_id=f"{settings.kafka_client_id}-import") as pub:
+        for path in files:
+            counts = ImportCounts()
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("events"),
+                TimeElapsedColumn(),
+                console=_stderr,
+                disable=not show_progress,
+                transient=True,
+            ) as bar:
+                task = bar.add_task(path.name, total=None)
+                try:
+                    await publish_events(
+                        iter_export(path, community, export_format),
+                        pub,
+                        topic_name=settings.topic_name,
+                        flush_every=settings.import_flush_every,
+                        counts=counts,
+                        on_progress=lambda c, b=bar, t=task: b.update(t, completed=c.total),
+                    )
+                except ExportFormatError as exc:
+                    await pub.flush()
+                    raise ExportFormatError(
+                        exc.path,
+                        f"{exc.problem} ({counts.total} events before it were published; "
+                        "fix the file and import it again, nothing will be duplicated)",
+                        exc.position,
+                    ) from exc
+            for event_type, count in counts.by_type.items():
+                IMPORT_RECORDS.labels(export_format or "auto", event_type).inc(count)
+            rate = counts.total / counts.seconds if counts.seconds > 0 else 0.0
+            member_events = counts.total - counts.messages
+            typer.echo(
+                f"imported {path}: {counts.messages} messages, {member_events} member events "
+                f"into community {community} in {counts.seconds:.1f}s ({rate:,.0f} events/s)"
+            )
