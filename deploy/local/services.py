@@ -1,0 +1,247 @@
+"""Start and stop Pépite's services as local processes.
+
+Used three ways: ``make up``/``make down`` (detached, with pid files under the data
+folder), the end-to-end tests and the benchmark (attached, each with its own ports,
+topic prefix and database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+#: Default local ports; the API's can be changed with PEPITE_API_PORT.
+DEFAULT_PORTS: dict[str, int] = {
+    "api": 8000,
+    "ingestor": 8101,
+    "classifier": 8102,
+    "digest": 8103,
+    "leaderboard": 8104,
+}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("PEPITE_DATA_DIR", REPO_ROOT / ".pepite" / "data")).resolve()
+
+
+def service_ports() -> dict[str, int]:
+    ports = dict(DEFAULT_PORTS)
+    if api_port := os.environ.get("PEPITE_API_PORT"):
+        ports["api"] = int(api_port)
+    return ports
+
+
+@dataclass
+class ServiceProcess:
+    """One service process: started, probed on /healthz, stopped or killed."""
+
+    name: str
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, detached: bool = False) -> ServiceProcess:
+        env = {**os.environ, **self.env, "PEPITE_HTTP_PORT": str(self.port)}
+        env.setdefault("PEPITE_LOG_FORMAT", "json")
+        if self.name == "api":
+            env["PEPITE_API_PORT"] = str(self.port)
+        out = subprocess.DEVNULL
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = self.log_path.open("ab")  # type: ignore[assignment]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"pepite_{self.name}"],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=detached,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_healthy(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}{self._log_hint()}"
+                )
+            if self.healthy():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not healthy after {timeout_s:.0f}s{self._log_hint()}")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a consumer must survive."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def _log_hint(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        tail = self.log_path.read_text(errors="replace").splitlines()[-15:]
+        return f" (log {self.log_path}):\n" + "\n".join(tail)
+
+
+def metric_value(exposition: str, name: str, labels: Mapping[str, str] | None = None) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``, from /metrics text."""
+    total = 0.0
+    for line in exposition.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        metric, _, label_text = series.partition("{")
+        if metric != name:
+            continue
+        if labels and not all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            continue
+        total += float(value)
+    return total
+
+
+# ----- make up / make down: detached processes with pid files -----
+
+
+def _pid_file(name: str) -> Path:
+    return data_dir() / "run" / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_pid(name: str) -> int | None:
+    path = _pid_file(name)
+    if not path.exists():
+        return None
+    try:
+        pid = int(path.read_text().strip())
+    except ValueError:
+        return None
+    return pid if _alive(pid) else None
+
+
+def up(stack_env: Mapping[str, str]) -> int:
+    failures = 0
+    started: list[ServiceProcess] = []
+    for name, port in service_ports().items():
+        if (pid := _read_pid(name)) is not None:
+            print(f"{name}: already running (pid {pid}) on 127.0.0.1:{port}")
+            continue
+        service = ServiceProcess(name, port, stack_env, data_dir() / "logs" / f"{name}.log")
+        service.start(detached=True)
+        _pid_file(name).parent.mkdir(parents=True, exist_ok=True)
+        _pid_file(name).write_text(str(service.pid))
+        started.append(service)
+    for service in started:
+        try:
+            service.wait_healthy()
+            print(f"{service.name}: healthy on {service.url} (log {service.log_path})")
+        except (RuntimeError, TimeoutError) as exc:
+            failures += 1
+            print(f"{service.name}: failed to start: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def down() -> int:
+    for name in DEFAULT_PORTS:
+        pid = _read_pid(name)
+        if pid is None:
+            _pid_file(name).unlink(missing_ok=True)
+            continue
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        _pid_file(name).unlink(missing_ok=True)
+        print(f"{name}: stopped")
+    return 0
+
+
+def status() -> int:
+    down_count = 0
+    rows = []
+    for name, port in service_ports().items():
+        pid = _read_pid(name)
+        healthy = pid is not None and ServiceProcess(name, port).healthy()
+        down_count += not healthy
+        rows.append({"service": name, "pid": pid, "port": port, "healthy": healthy})
+    for row in rows:
+        print(json.dumps(row))
+    return 1 if down_count else 0
+
+
+def _stack_env() -> dict[str, str]:
+    """KAFKA_BOOTSTRAP and MONGODB_URI of the running local stack (or the environment's)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import stack  # the sibling module
+
+    return stack.env()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run Pépite's services as local processes.")
+    parser.add_argument("command", choices=["up", "down", "status"])
+    args = parser.parse_args()
+    if args.command == "up":
+        return up(_stack_env())
+    if args.command == "down":
+        return down()
+    return status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""End-to-end fixtures: services run as real processes against the real stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, Stack
+
+sys.path.insert(0, str(REPO_ROOT / "deploy" / "local"))
+from services import ServiceProcess, metric_value
+
+PEPITE = str(Path(sys.executable).parent / "pepite")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Env:
+    """One isolated Pépite environment: its own topic prefix and database."""
+
+    vars: dict[str, str]
+    tmp: Path
+    db_name: str
+
+    def service(self, name: str) -> ServiceProcess:
+        return ServiceProcess(name, free_port(), self.vars, self.tmp / f"{name}.log")
+
+    def pepite(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [PEPITE, *args],
+            env={**os.environ, **self.vars},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"pepite {' '.join(args)} failed: {result.stderr}")
+        return result
+
+
+@pytest.fixture
+def env(stack: Stack, unique_name: str, db_name: str, tmp_path: Path, sync_db: object) -> Env:
+    return Env(
+        vars={
+            "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "MONGODB_URI": stack.mongodb_uri,
+            "PEPITE_KAFKA_TOPIC_PREFIX": f"{unique_name}.",
+            "PEPITE_MONGODB_DB": db_name,
+            "PEPITE_LOG_FORMAT": "json",
+        },
+        tmp=tmp_path,
+        db_name=db_name,
+    )
+
+
+@pytest.fixture
+def classifier(env: Env) -> Iterator[ServiceProcess]:
+    service = env.service("classifier").start()
+    try:
+        service.wait_healthy()
+        yield service
+    finally:
+        service.stop()
+
+
+def wait_for(condition: Callable[[], bool], *, within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def processed(service: ServiceProcess, topic: str) -> float:
+    return metric_value(
+        service.metrics(), "pepite_consumer_records_processed_total", {"topic": topic}
+    )
+
+
+@dataclass(frozen=True)
+class ExportTruth:
+    """What the sample community's files contain, computed from the files themselves."""
+
+    message_ids: frozenset[str]
+    joins: int
+    channels: int
+    authors: frozenset[str]
+    first: str
+    last: str
+
+
+def read_truth(folder: Path, community: str) -> ExportTruth:
+    ids: set[str] = set()
+    authors: set[str] = set()
+    joins = 0
+    channels = 0
+    times: list[str] = []
+    for path in sorted(folder.glob("*.json")):
+        export = json.loads(path.read_text())
+        channels += 1
+        for message in export["messages"]:
+            authors.add(message["author"]["id"])
+            if message["type"] == "GuildMemberJoin":
+                joins += 1
+                continue
+            ids.add(f"discord:{community}:{message['id']}")
+            times.append(message["timestamp"])
+    return ExportTruth(frozenset(ids), joins, channels, frozenset(authors), min(times), max(times))
