@@ -42,6 +42,7 @@ class Env:
     def pepite(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [PEPITE, *args],
+            check=False,
             env={**os.environ, **self.vars},
             capture_output=True,
             text=True,

@@ -53,9 +53,7 @@ def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
     assert status["messages"] == len(truth.message_ids)
     assert status["channels"] == truth.channels
     assert status["members"] == len(truth.authors)
-    assert datetime.fromisoformat(status["first_message_at"]) == datetime.fromisoformat(
-        truth.first
-    )
+    assert datetime.fromisoformat(status["first_message_at"]) == datetime.fromisoformat(truth.first)
     assert datetime.fromisoformat(status["last_message_at"]) == datetime.fromisoformat(truth.last)
 
 
