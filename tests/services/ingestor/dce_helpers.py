@@ -1,13 +1,11 @@
-"""Builders for DiscordChatExporter-shaped test data, and where the test data lives."""
+"""Builders for DiscordChatExporter-shaped test data, and where the fixture files live."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "discord"
 
 GUILD_ID = "900000000000000001"
@@ -15,11 +13,6 @@ CHANNEL_ID = "900000000000000010"
 
 #: Writes a DCE-shaped export to a temporary file and returns its path.
 ExportWriter = Callable[..., Path]
-
-
-def shared_dir() -> Path:
-    """Where the shared datasets live: ``PEPITE_SHARED_DIR``, else ``<repo>/../shared``."""
-    return Path(os.environ.get("PEPITE_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
 def dce_user(user_id: str, name: str, **overrides: Any) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from pepite_ingestor.importers import (
     iter_discord_export,
     iter_export,
 )
+from pepite_ingestor.importers import discord as discord_importer
 
 COMMUNITY = "test-community"
 
@@ -88,7 +89,9 @@ def test_default_message(general: dict[str, MessageIngested]) -> None:
     assert message.author.avatar_url == (
         "https://cdn.discordapp.com/avatars/800000000000000001/abc123.png?size=512"
     )
-    assert message.attachments == message.reactions == message.mentions == []
+    assert message.attachments == []
+    assert message.reactions == []
+    assert message.mentions == []
     # Empty lists, nulls and the "0000" discriminator say nothing: nothing to keep.
     assert message.raw == {}
 
@@ -148,8 +151,10 @@ def test_thread_export_files_messages_under_the_parent_channel() -> None:
         assert event.payload.thread == ThreadRef(
             id="900000000000000020", name="Password reset help"
         )
-    assert events[1].payload.reply_to_id == sid("1230000000000000101")
-    assert events[1].payload.raw == {}
+    reply = events[1]
+    assert isinstance(reply, MessageIngested)
+    assert reply.payload.reply_to_id == sid("1230000000000000101")
+    assert reply.payload.raw == {}
 
 
 def test_thread_without_parent_uses_the_thread_as_channel(write_export: ExportWriter) -> None:
@@ -348,7 +353,47 @@ def test_numbers_as_ids_are_accepted(write_export: ExportWriter) -> None:
 
     (event,) = read_all(path)
 
-    assert event.payload.id == sid("1234")  # type: ignore[union-attr]
+    assert isinstance(event, MessageIngested)
+    assert event.payload.id == sid("1234")
+
+
+def test_unknown_fields_are_kept_and_empty_ones_dropped(write_export: ExportWriter) -> None:
+    poll = {"question": {"text": "Lunch?"}, "answers": [{"id": 1, "text": "Yes", "votes": 3}]}
+    extra: dict[str, Any] = {
+        "poll": poll,
+        "components": [],
+        "isTts": False,
+        "forwardedMessage": None,
+    }
+    path = write_export([dce_message("10", **extra)])
+
+    (event,) = read_all(path)
+
+    assert isinstance(event, MessageIngested)
+    assert event.payload.raw == {"poll": poll}
+
+
+def test_an_author_who_changes_nickname_is_seen_changed(
+    write_export: ExportWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tiny cache also exercises the path where it is emptied.
+    monkeypatch.setattr(discord_importer, "_CACHE_SIZE", 1)
+    path = write_export(
+        [
+            dce_message("10", author=dce_user("1", "ada", nickname="Ada")),
+            dce_message("11", author=dce_user("2", "bob")),
+            dce_message("12", author=dce_user("1", "ada", nickname="Ada L.")),
+            dce_message("13", author=dce_user("1", "ada", nickname="Ada L.")),
+        ]
+    )
+
+    names = [
+        event.payload.author.display_name
+        for event in read_all(path)
+        if isinstance(event, MessageIngested)
+    ]
+
+    assert names == ["Ada", "bob", "Ada L.", "Ada L."]
 
 
 def test_every_event_round_trips_through_the_contracts() -> None:
@@ -471,7 +516,7 @@ def test_bad_message_fields_are_named(
 
 
 def test_a_message_that_is_not_an_object(write_export: ExportWriter) -> None:
-    path = write_export([dce_message("41"), "oops"])  # type: ignore[list-item]
+    path = write_export([dce_message("41"), "oops"])
 
     with pytest.raises(ExportFormatError, match="message #2") as caught:
         list(iter_discord_export(path, COMMUNITY))
@@ -505,11 +550,22 @@ def test_non_json_file() -> None:
     assert "invalid JSON" in caught.value.problem
     assert "supported formats: discord" in caught.value.problem
 
-    # Told it is Discord, the importer still names the file and the place.
+    # Told it is Discord, the importer still names the file.
     with pytest.raises(ExportFormatError) as direct:
         iter_export(path, COMMUNITY, fmt="discord")
     assert direct.value.path == str(path)
-    assert direct.value.position == "byte 3"
+
+
+def test_text_file_error_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "chat.json"
+    path.write_text("Ada: hi\nBob: hello\n", encoding="utf-8")
+
+    with pytest.raises(ExportFormatError) as caught:
+        iter_discord_export(path, COMMUNITY)
+
+    assert caught.value.problem.startswith("invalid JSON")
+    assert caught.value.position is not None
+    assert caught.value.position == "byte 1"
 
 
 def test_json_of_another_shape() -> None:
@@ -527,11 +583,17 @@ def test_json_of_another_shape() -> None:
     ("content", "problem"),
     [
         ("", "file is empty"),
+        ("\ufeff", "file is empty"),
+        ('{"guild": {}, "channel": {"id": "1", "name": "x"}, "mess', "file is truncated"),
         ("[]", "top-level JSON value is an array"),
         ('{"guild": {}, "channel": {"id": "1", "name": "x"}}', "no 'messages' array"),
         ('{"channel": {"id": "1", "name": "x"}, "messages": {}}', "'messages' is an object"),
         ('{"channel": {"name": "x"}, "messages": []}', "missing required field 'channel.id'"),
         ('{"channel": "general", "messages": []}', "'channel' must be an object"),
+        (
+            '{"channel": {"id": "1", "name": "x", "topic": 5}, "messages": []}',
+            "invalid value for channel.topic",
+        ),
     ],
 )
 def test_bad_headers(tmp_path: Path, content: str, problem: str) -> None:

@@ -63,13 +63,14 @@ def test_unknown_files_are_described(tmp_path: Path, content: bytes, expected: s
 
 def test_broken_json_is_located(tmp_path: Path) -> None:
     path = tmp_path / "export.json"
-    path.write_bytes(b'{"guild": {"id": "1"}, "channel": {"id": "2" "name": "x"}}')
+    path.write_bytes(b'{"guild": {"id": "1" "name": "x"}, "channel": {"id": "2"}}')
 
     with pytest.raises(UnknownFormatError) as caught:
         detect_format(path)
 
+    assert "invalid JSON" in caught.value.problem
     assert caught.value.position is not None
-    assert caught.value.position.startswith("byte ")
+    assert caught.value.position.startswith("byte 2")
 
 
 def test_missing_file(tmp_path: Path) -> None:

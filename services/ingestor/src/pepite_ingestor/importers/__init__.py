@@ -1,0 +1,76 @@
+"""Read chat exports from community platforms as Pépite events.
+
+Typical use::
+
+    for event in iter_export(Path("general.json"), "my-community"):
+        publish(encode_event(event))
+
+Every importer streams: it reads one message at a time, so memory stays flat
+whatever the size of the export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from pepite_ingestor.importers.common import ImportedEvent, validate_community_id
+from pepite_ingestor.importers.detect import SNIFFERS, Sniffer, detect_format
+from pepite_ingestor.importers.discord import iter_discord_export
+from pepite_ingestor.importers.errors import ExportFormatError, UnknownFormatError
+
+__all__ = [
+    "IMPORTERS",
+    "SNIFFERS",
+    "ExportFormatError",
+    "ImportedEvent",
+    "Importer",
+    "Sniffer",
+    "UnknownFormatError",
+    "detect_format",
+    "iter_discord_export",
+    "iter_export",
+    "supported_formats",
+    "validate_community_id",
+]
+
+#: An importer turns one export into events for one community.
+Importer = Callable[[Path, str], Iterator[ImportedEvent]]
+
+#: The importer for each format name; every name here has a sniffer in ``SNIFFERS``.
+IMPORTERS: dict[str, Importer] = {"discord": iter_discord_export}
+
+
+def supported_formats() -> list[str]:
+    """The format names :func:`iter_export` accepts, sorted."""
+    return sorted(IMPORTERS)
+
+
+def iter_export(
+    path: Path | str, community_id: str, fmt: str | None = None
+) -> Iterator[ImportedEvent]:
+    """Stream the events of an export, detecting its format unless told.
+
+    Args:
+        path: The export file.
+        community_id: The Pépite community the messages belong to.
+        fmt: A format name from :func:`supported_formats`; ``None`` to detect it.
+
+    Returns:
+        An iterator of events, read lazily from the file.
+
+    Raises:
+        ValueError: ``community_id`` is not a valid community id.
+        ExportFormatError: the file is missing or malformed (also while iterating).
+        UnknownFormatError: ``fmt`` is not supported, or the format is not recognised.
+    """
+    validate_community_id(community_id)
+    path = Path(path)
+    if fmt is None:
+        fmt = detect_format(path)
+    importer = IMPORTERS.get(fmt)
+    if importer is None:
+        raise UnknownFormatError(
+            path, f"unknown format {fmt!r} (supported formats: {', '.join(supported_formats())})"
+        )
+    return importer(path, community_id)

@@ -1,0 +1,67 @@
+"""Pieces every importer shares."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+
+from pepite_contracts import (
+    COMMUNITY_ID_PATTERN,
+    MemberJoined,
+    MemberLeft,
+    MessageIngested,
+    deterministic_event_id,
+)
+from pepite_contracts.events import EVENT_ID_NAMESPACE
+
+__all__ = ["ImportedEvent", "fast_event_id", "validate_community_id"]
+
+#: What an importer yields: messages, and membership changes when the export records them.
+ImportedEvent = MessageIngested | MemberJoined | MemberLeft
+
+
+def validate_community_id(community_id: str) -> None:
+    """Reject a community id that could not be part of a stable id.
+
+    Args:
+        community_id: The id chosen for the community being imported.
+
+    Raises:
+        ValueError: the id does not match ``COMMUNITY_ID_PATTERN``.
+    """
+    # fullmatch, because the pattern's "$" alone would let a trailing newline through.
+    if not isinstance(community_id, str) or not re.fullmatch(COMMUNITY_ID_PATTERN, community_id):
+        raise ValueError(
+            f"invalid community id {community_id!r}: use 1 to 64 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit"
+        )
+
+
+_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+
+
+def _uuid5_hex(*parts: str) -> str:
+    # uuid.uuid5 builds two UUID objects per call, a quarter of the cost of
+    # normalizing a message; this is the same RFC 4122 computation on bytes.
+    digest = bytearray(
+        hashlib.sha1(
+            _NAMESPACE_BYTES + "\x1f".join(parts).encode(), usedforsecurity=False
+        ).digest()[:16]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
+
+
+def _pick_event_id() -> Callable[..., str]:
+    # Should the contracts ever change how event ids are derived, fall back to
+    # them rather than publish ids that differ from every other producer's.
+    probe = ("message.ingested", "discord:probe:1", "2024-01-01T00:00:00+00:00", "é")
+    if _uuid5_hex(*probe) == deterministic_event_id(*probe):
+        return _uuid5_hex
+    return deterministic_event_id  # pragma: no cover - only if the contracts change
+
+
+#: Drop-in for ``pepite_contracts.deterministic_event_id``: same ids, ~5x faster.
+fast_event_id: Callable[..., str] = _pick_event_id()
