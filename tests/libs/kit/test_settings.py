@@ -28,3 +28,17 @@ def test_topic_prefix_applies_to_every_topic() -> None:
 def test_a_bad_prefix_is_refused() -> None:
     with pytest.raises(ValueError, match="kafka_topic_prefix"):
         ServiceSettings(kafka_topic_prefix="no spaces")
+
+
+def test_partitioning_matches_kafkas_default() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from pepite_kit.producer import KeyHashPartitioner
+
+    ours = KeyHashPartitioner()
+    partitions = list(range(6))
+    for key in [b"acme:c1", b"acme:c2", b"sample:123456789", "é".encode()]:
+        for _ in range(2):  # the second call is served from the memo
+            assert ours(key, partitions, partitions) == DefaultPartitioner()(
+                key, partitions, partitions
+            )

@@ -11,6 +11,7 @@ from typing import Self
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from pepite_contracts import EventEnvelope, encode_event
 from pepite_kit.metrics import PRODUCER_ERRORS, PRODUCER_RECORDS
@@ -18,7 +19,30 @@ from pepite_kit.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
 
+_PARTITIONER_CACHE_SIZE = 100_000
+
 Headers = Sequence[tuple[str, bytes]]
+
+
+class KeyHashPartitioner:
+    """Kafka's default key partitioning (murmur2, as the Java client), memoized per key.
+
+    Keys are channels, so a few keys carry most records; the pure-Python hash would
+    otherwise cost more than the rest of a send.
+    """
+
+    def __init__(self) -> None:
+        self._hashes: dict[bytes, int] = {}
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return int(DefaultPartitioner()(key, all_partitions, available))
+        hashed = self._hashes.get(key)
+        if hashed is None:
+            if len(self._hashes) >= _PARTITIONER_CACHE_SIZE:
+                self._hashes.clear()
+            hashed = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[hashed % len(all_partitions)]
 
 
 class EventPublisher:
@@ -36,6 +60,7 @@ class EventPublisher:
             max_batch_size=settings.kafka_max_batch_bytes,
             max_request_size=settings.kafka_max_request_bytes,
             request_timeout_ms=settings.kafka_request_timeout_ms,
+            partitioner=KeyHashPartitioner(),
         )
         self._pending: list[asyncio.Future[object]] = []
         self._pending_topics: list[str] = []

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
-from pepite_classifier.service import BatchWrites, message_document
+from pepite_classifier.service import (
+    BatchWrites,
+    ChannelSighting,
+    MemberSighting,
+    StoredVersion,
+    WrittenCache,
+    content_digest,
+    message_document,
+    supersedes,
+)
+from pepite_contracts import NormalizedMessage
 from pepite_kit import Database, IndexSpec
 
 MESSAGES = "messages"
@@ -32,84 +43,149 @@ class ClassifierRepository:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._members_written: WrittenCache[str, MemberSighting] = WrittenCache()
+        self._channels_written: WrittenCache[tuple[str, str], ChannelSighting] = WrittenCache()
 
     async def apply(self, writes: BatchWrites) -> None:
         """Store one batch's messages, members and channels."""
-        now = datetime.now(UTC)
         if writes.messages:
-            await self._upsert_messages(writes, now)
-        if writes.members:
-            await self._db[MEMBERS].bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": member_id},
-                        {
-                            "$set": {
-                                "community_id": seen.community_id,
-                                "platform": seen.platform,
-                                "native_id": seen.member.native_id,
-                                "name": seen.member.name,
-                                "display_name": seen.member.display_name,
-                                "is_bot": seen.member.is_bot,
-                                "avatar_url": seen.member.avatar_url,
-                            },
-                            "$min": {
-                                "first_seen_at": seen.first_seen_at,
-                                **({"joined_at": seen.joined_at} if seen.joined_at else {}),
-                            },
-                            "$max": {
-                                "last_seen_at": seen.last_seen_at,
-                                **({"left_at": seen.left_at} if seen.left_at else {}),
-                            },
-                        },
-                        upsert=True,
-                    )
-                    for member_id, seen in writes.members.items()
-                ],
-                ordered=False,
+            await self._store_messages(writes.messages)
+        await self._store_members(writes.members)
+        await self._store_channels(writes.channels)
+
+    async def _store_messages(self, messages: dict[str, NormalizedMessage]) -> None:
+        """Insert what is new, overwrite what is superseded, leave replays alone.
+
+        Inserting is several times cheaper for MongoDB than upserting, and a replay
+        (the common case after a crash or a re-import) then costs one indexed read.
+        """
+        collection = self._db[MESSAGES]
+        stored = {
+            doc["_id"]: StoredVersion(doc["version_at"], doc.get("content_digest"))
+            async for doc in collection.find(
+                {"_id": {"$in": list(messages)}}, {"version_at": 1, "content_digest": 1}
             )
-        if writes.channels:
-            await self._db[CHANNELS].bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": f"{community_id}:{channel_id}"},
-                        {
-                            "$set": {
-                                "community_id": community_id,
-                                "platform": seen.platform,
-                                "channel_id": channel_id,
-                                "name": seen.channel.name,
-                                "category": seen.channel.category,
-                            },
-                            "$min": {"first_message_at": seen.first_message_at},
-                            "$max": {"last_message_at": seen.last_message_at},
-                        },
-                        upsert=True,
-                    )
-                    for (community_id, channel_id), seen in writes.channels.items()
-                ],
-                ordered=False,
+        }
+        digests = {message_id: content_digest(m) for message_id, m in messages.items()}
+        now = datetime.now(UTC)
+        fresh: list[dict[str, Any]] = []
+        changed: list[str] = []
+        for message_id, message in messages.items():
+            known = stored.get(message_id)
+            if known is None:
+                document = message_document(message, digests[message_id])
+                document["stored_at"] = now
+                fresh.append(document)
+            elif supersedes(message, digests[message_id], known):
+                changed.append(message_id)
+        if fresh:
+            try:
+                await collection.insert_many(fresh, ordered=False)
+            except BulkWriteError as exc:
+                # Another consumer stored some of them since our read: treat those as
+                # existing and let the conditional update below decide.
+                errors = exc.details["writeErrors"]
+                if exc.details.get("writeConcernErrors") or any(
+                    e["code"] != _DUPLICATE_KEY for e in errors
+                ):
+                    raise
+                changed.extend(fresh[e["index"]]["_id"] for e in errors)
+        if changed:
+            await collection.bulk_write(
+                [self._overwrite(messages[i], digests[i]) for i in changed], ordered=False
             )
 
-    async def _upsert_messages(self, writes: BatchWrites, now: datetime) -> None:
-        operations = []
-        for message in writes.messages.values():
-            document = message_document(message)
-            message_id = document.pop("_id")
-            operations.append(
-                UpdateOne(
-                    # Only a copy at least as new as the stored one may overwrite it, so
-                    # re-importing last week's export never reverts this week's edits.
-                    {"_id": message_id, "version_at": {"$lte": document["version_at"]}},
-                    {"$set": document, "$setOnInsert": {"stored_at": now}},
-                    upsert=True,
-                )
+    @staticmethod
+    def _overwrite(message: NormalizedMessage, digest: str) -> UpdateOne:
+        document = message_document(message, digest)
+        message_id = document.pop("_id")
+        version = document["version_at"]
+        return UpdateOne(
+            # The condition is re-checked by the server, so concurrent writers of two
+            # versions of one message always end with the newest stored.
+            {
+                "_id": message_id,
+                "$or": [
+                    {"version_at": {"$lt": version}},
+                    {"version_at": version, "content_digest": {"$ne": digest}},
+                ],
+            },
+            {"$set": document},
+        )
+
+    async def _store_members(self, members: dict[str, MemberSighting]) -> None:
+        pending = {
+            member_id: seen
+            for member_id, seen in members.items()
+            if not ((written := self._members_written.get(member_id)) and seen.covered_by(written))
+        }
+        if not pending:
+            return
+        await self._db[MEMBERS].bulk_write(
+            [_member_upsert(member_id, seen) for member_id, seen in pending.items()],
+            ordered=False,
+        )
+        for member_id, seen in pending.items():
+            self._members_written.remember(
+                member_id, seen.merged(self._members_written.get(member_id))
             )
-        try:
-            await self._db[MESSAGES].bulk_write(operations, ordered=False)
-        except BulkWriteError as exc:
-            # A duplicate key here means the stored copy is newer: the filter missed and
-            # the upsert tried to insert the same id. That is the intended no-op.
-            other = [e for e in exc.details["writeErrors"] if e["code"] != _DUPLICATE_KEY]
-            if other or exc.details.get("writeConcernErrors"):
-                raise
+
+    async def _store_channels(self, channels: dict[tuple[str, str], ChannelSighting]) -> None:
+        pending = {
+            key: seen
+            for key, seen in channels.items()
+            if not ((written := self._channels_written.get(key)) and seen.covered_by(written))
+        }
+        if not pending:
+            return
+        await self._db[CHANNELS].bulk_write(
+            [_channel_upsert(key, seen) for key, seen in pending.items()], ordered=False
+        )
+        for key, seen in pending.items():
+            self._channels_written.remember(key, seen.merged(self._channels_written.get(key)))
+
+
+def _member_upsert(member_id: str, seen: MemberSighting) -> UpdateOne:
+    return UpdateOne(
+        {"_id": member_id},
+        {
+            "$set": {
+                "community_id": seen.community_id,
+                "platform": seen.platform,
+                "native_id": seen.member.native_id,
+                "name": seen.member.name,
+                "display_name": seen.member.display_name,
+                "is_bot": seen.member.is_bot,
+                "avatar_url": seen.member.avatar_url,
+            },
+            "$min": {
+                "first_seen_at": seen.first_seen_at,
+                **({"joined_at": seen.joined_at} if seen.joined_at else {}),
+            },
+            "$max": {
+                "last_seen_at": seen.last_seen_at,
+                **({"left_at": seen.left_at} if seen.left_at else {}),
+            },
+        },
+        upsert=True,
+    )
+
+
+def _channel_upsert(key: tuple[str, str], seen: ChannelSighting) -> UpdateOne:
+    community_id, channel_id = key
+    return UpdateOne(
+        {"_id": f"{community_id}:{channel_id}"},
+        {
+            "$set": {
+                "community_id": community_id,
+                "platform": seen.platform,
+                "channel_id": channel_id,
+                "name": seen.channel.name,
+                "category": seen.channel.category,
+            },
+            "$min": {"first_message_at": seen.first_message_at},
+            "$max": {"last_message_at": seen.last_message_at},
+        },
+        upsert=True,
+    )
+

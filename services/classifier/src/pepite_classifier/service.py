@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pepite_contracts import (
     ChannelRef,
@@ -17,18 +18,51 @@ from pepite_contracts import (
     NormalizedMessage,
 )
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
 
 def message_version(message: NormalizedMessage) -> datetime:
     """The instant this copy of a message was true: an edit is newer than its original."""
     return message.edited_at or message.created_at
 
 
-def message_document(message: NormalizedMessage) -> dict[str, Any]:
+def content_digest(message: NormalizedMessage) -> str:
+    """A digest of everything the message says, to tell a replay from a change.
+
+    Reactions or pins change without an edit time, so the version alone cannot tell
+    whether a re-imported copy carries news.
+    """
+    return hashlib.blake2b(message.model_dump_json().encode(), digest_size=16).hexdigest()
+
+
+def message_document(message: NormalizedMessage, digest: str) -> dict[str, Any]:
     """The stored form of a message; ``_id`` is its stable id."""
     document = message.model_dump(mode="python", exclude={"id"})
     document["_id"] = message.id
     document["version_at"] = message_version(message)
+    document["content_digest"] = digest
     return document
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """What the database holds of a message, enough to decide whether to overwrite it."""
+
+    version_at: datetime
+    content_digest: str | None
+
+
+def supersedes(message: NormalizedMessage, digest: str, stored: StoredVersion) -> bool:
+    """Whether an incoming copy must replace the stored one.
+
+    Newer wins; the same version wins only if its content differs (a reaction added);
+    an older copy never does, so replaying an old export cannot revert an edit.
+    """
+    version = message_version(message)
+    if version != stored.version_at:
+        return version > stored.version_at
+    return digest != stored.content_digest
 
 
 @dataclass
@@ -47,6 +81,32 @@ class MemberSighting:
         self.first_seen_at = min(self.first_seen_at, at)
         self.last_seen_at = max(self.last_seen_at, at)
 
+    def covered_by(self, written: MemberSighting) -> bool:
+        """Whether writing this would change nothing over ``written`` (already stored)."""
+        return (
+            self.member == written.member
+            and self.first_seen_at >= written.first_seen_at
+            and self.last_seen_at <= written.last_seen_at
+            and (self.joined_at is None or (written.joined_at or self.joined_at) <= self.joined_at)
+            and (self.left_at is None or (written.left_at or self.left_at) >= self.left_at)
+        )
+
+    def merged(self, written: MemberSighting | None) -> MemberSighting:
+        """What the database holds after this sighting is written over ``written``."""
+        if written is None:
+            return self
+        joins = [at for at in (self.joined_at, written.joined_at) if at]
+        lefts = [at for at in (self.left_at, written.left_at) if at]
+        return MemberSighting(
+            member=self.member,
+            platform=self.platform,
+            community_id=self.community_id,
+            first_seen_at=min(self.first_seen_at, written.first_seen_at),
+            last_seen_at=max(self.last_seen_at, written.last_seen_at),
+            joined_at=min(joins) if joins else None,
+            left_at=max(lefts) if lefts else None,
+        )
+
 
 @dataclass
 class ChannelSighting:
@@ -58,6 +118,24 @@ class ChannelSighting:
     first_message_at: datetime
     last_message_at: datetime
 
+    def covered_by(self, written: ChannelSighting) -> bool:
+        return (
+            self.channel == written.channel
+            and self.first_message_at >= written.first_message_at
+            and self.last_message_at <= written.last_message_at
+        )
+
+    def merged(self, written: ChannelSighting | None) -> ChannelSighting:
+        if written is None:
+            return self
+        return ChannelSighting(
+            channel=self.channel,
+            platform=self.platform,
+            community_id=self.community_id,
+            first_message_at=min(self.first_message_at, written.first_message_at),
+            last_message_at=max(self.last_message_at, written.last_message_at),
+        )
+
 
 @dataclass
 class BatchWrites:
@@ -66,6 +144,27 @@ class BatchWrites:
     messages: dict[str, NormalizedMessage] = field(default_factory=dict)
     members: dict[str, MemberSighting] = field(default_factory=dict)
     channels: dict[tuple[str, str], ChannelSighting] = field(default_factory=dict)
+
+
+class WrittenCache(Generic[K, V]):
+    """What this process last wrote per key, to skip writes that would change nothing.
+
+    Member and channel documents only grow (``$min``/``$max``), so a sighting covered by
+    what was already written is a no-op; skipping it saves most member writes of a
+    busy channel. Bounded: past ``capacity`` entries it starts over.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._capacity = capacity
+        self._entries: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        return self._entries.get(key)
+
+    def remember(self, key: K, value: V) -> None:
+        if len(self._entries) >= self._capacity:
+            self._entries.clear()
+        self._entries[key] = value
 
 
 def plan_writes(events: Sequence[Event]) -> BatchWrites:
