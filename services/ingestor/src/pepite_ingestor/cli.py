@@ -89,7 +89,7 @@ async def _import(
                 TextColumn("events"),
                 TimeElapsedColumn(),
                 console=_stderr,
-                disable=not show_progress,
+                disable=not (show_progress and _stderr.is_terminal),
                 transient=True,
             ) as bar:
                 task = bar.add_task(path.name, total=None)

@@ -1,0 +1,85 @@
+"""``make demo``: import the sample community into the running services and show the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from services import REPO_ROOT, service_ports
+
+COMMUNITY = os.environ.get("PEPITE_DEMO_COMMUNITY", "sample")
+
+
+def sample_folder() -> Path:
+    shared = Path(os.environ.get("PEPITE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+    return (shared / "datasets" / "sample-community").resolve()
+
+
+def api_status(port: int) -> dict[str, object]:
+    url = f"http://127.0.0.1:{port}/v1/communities/{COMMUNITY}/status"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return dict(json.loads(response.read()))
+
+
+def main() -> int:
+    folder = sample_folder()
+    if not folder.is_dir():
+        print(f"demo: sample community not found at {folder} (set PEPITE_SHARED_DIR)", file=sys.stderr)
+        return 1
+    pepite = str(Path(sys.executable).parent / "pepite")
+    print(f"demo: importing {folder} into community '{COMMUNITY}'")
+    started = time.monotonic()
+    result = subprocess.run(
+        [pepite, "import", str(folder), "--community", COMMUNITY],
+        check=False,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    print(result.stdout, end="")
+    if result.returncode != 0:
+        return result.returncode
+    published = sum(int(n) for n in re.findall(r": (\d+) messages", result.stdout))
+
+    port = service_ports()["api"]
+    print(f"demo: waiting for the classifier to store {published} messages")
+    status: dict[str, object] = {}
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            status = api_status(port)
+        except (urllib.error.URLError, OSError):
+            status = {}
+        stored = status.get("messages", 0)
+        assert isinstance(stored, int)
+        if stored >= published:
+            break
+        time.sleep(0.5)
+    else:
+        print(f"demo: timed out; last status: {status}", file=sys.stderr)
+        return 1
+    print(f"demo: done in {time.monotonic() - started:.1f}s")
+    print(json.dumps(status, indent=2))
+    data = Path(os.environ.get("PEPITE_DATA_DIR", REPO_ROOT / ".pepite" / "data"))
+    prometheus = os.environ.get("PEPITE_PROMETHEUS_PORT", "9090")
+    print(
+        "\nWhere to look:\n"
+        f"  status      .venv/bin/pepite status --community {COMMUNITY}\n"
+        f"  API         http://127.0.0.1:{port}/v1/communities/{COMMUNITY}/status"
+        f"  (docs: http://127.0.0.1:{port}/docs)\n"
+        f"  metrics     http://127.0.0.1:{port}/metrics and each service's /metrics\n"
+        f"  Prometheus  http://127.0.0.1:{prometheus}\n"
+        f"  logs        {data / 'logs'}\n"
+        "  stop        make down"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
