@@ -31,7 +31,7 @@ def api_status(port: int) -> dict[str, object]:
 def main() -> int:
     folder = sample_folder()
     if not folder.is_dir():
-        print(f"demo: sample community not found at {folder} (set PEPITE_SHARED_DIR)", file=sys.stderr)
+        print(f"demo: no sample community at {folder} (set PEPITE_SHARED_DIR)", file=sys.stderr)
         return 1
     pepite = str(Path(sys.executable).parent / "pepite")
     print(f"demo: importing {folder} into community '{COMMUNITY}'")

@@ -188,4 +188,3 @@ def _channel_upsert(key: tuple[str, str], seen: ChannelSighting) -> UpdateOne:
         },
         upsert=True,
     )
-

@@ -11,7 +11,14 @@ from typing import Annotated
 import typer
 from aiokafka.errors import KafkaError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from pepite_contracts import COMMUNITY_ID_PATTERN, all_topics
 from pepite_ingestor.importers import ExportFormatError, iter_export
@@ -93,6 +100,10 @@ async def _import(
                 transient=True,
             ) as bar:
                 task = bar.add_task(path.name, total=None)
+
+                def show(counts: ImportCounts, bar: Progress = bar, task: TaskID = task) -> None:
+                    bar.update(task, completed=counts.total)
+
                 try:
                     await publish_events(
                         iter_export(path, community, export_format),
@@ -100,7 +111,7 @@ async def _import(
                         topic_name=settings.topic_name,
                         flush_every=settings.import_flush_every,
                         counts=counts,
-                        on_progress=lambda c, b=bar, t=task: b.update(t, completed=c.total),
+                        on_progress=show,
                     )
                 except ExportFormatError as exc:
                     await pub.flush()
