@@ -14,7 +14,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pymongo.database
 import pytest
 from pymongo import AsyncMongoClient, MongoClient
 
@@ -82,10 +84,13 @@ def db_name(unique_name: str) -> str:
     return f"pepite_test_{unique_name}"
 
 
+SyncDb = pymongo.database.Database[dict[str, Any]]
+
+
 @pytest.fixture
-def sync_db(stack: Stack, db_name: str) -> Iterator[object]:
+def sync_db(stack: Stack, db_name: str) -> Iterator[SyncDb]:
     """A synchronous handle on the test's database, dropped afterwards."""
-    client: MongoClient[dict[str, object]] = MongoClient(stack.mongodb_uri, tz_aware=True)
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongodb_uri, tz_aware=True)
     try:
         yield client[db_name]
     finally:

@@ -508,7 +508,8 @@ class Installer:
         (apt / "sources.list").write_text(
             "".join(f"deb [signed-by={DEBIAN_KEYRING}] {mirror} {suite} main\n" for suite in suites)
         )
-        with self.out.step(f"apt: fetching package lists ({', '.join(suites)}) from {mirror}"):
+        suite_names = ", ".join(suites)
+        with self.out.step(f"apt: fetching package lists ({suite_names}) from the system's mirror"):
             _run(["apt-get", *self._apt_options(), "update"], "apt-get update (private lists)")
         self._apt_ready = True
 

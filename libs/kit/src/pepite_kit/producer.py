@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -12,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from pepite_contracts import EventEnvelope, encode_event
 from pepite_kit.metrics import PRODUCER_ERRORS, PRODUCER_RECORDS
@@ -46,10 +48,18 @@ class KeyHashPartitioner:
 
 
 class EventPublisher:
-    """Publishes events and raw records; ``flush`` waits until the broker acknowledged all."""
+    """Publishes events and raw records in batches; ``flush`` waits for the broker's acks.
+
+    Records are appended to one open batch per partition and a batch is handed to the
+    producer when it is full or on :meth:`flush`: appending to a batch costs a fraction
+    of a per-record ``send``, which matters when an import publishes a million
+    records. Callers flush when they need durability (before committing offsets,
+    at the end of an import chunk); :meth:`stop` flushes too.
+    """
 
     def __init__(self, settings: KafkaSettings, *, client_id: str | None = None) -> None:
         self._settings = settings
+        self._partitioner = KeyHashPartitioner()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             client_id=client_id or settings.kafka_client_id,
@@ -60,10 +70,11 @@ class EventPublisher:
             max_batch_size=settings.kafka_max_batch_bytes,
             max_request_size=settings.kafka_max_request_bytes,
             request_timeout_ms=settings.kafka_request_timeout_ms,
-            partitioner=KeyHashPartitioner(),
+            partitioner=self._partitioner,
         )
-        self._pending: list[asyncio.Future[object]] = []
-        self._pending_topics: list[str] = []
+        self._partitions: dict[str, list[int]] = {}
+        self._open: dict[tuple[str, int], _OpenBatch] = {}
+        self._in_flight: list[tuple[asyncio.Future[object], str, int]] = []
 
     async def start(self) -> None:
         await self._producer.start()
@@ -94,12 +105,24 @@ class EventPublisher:
         key: bytes | None = None,
         headers: Headers | None = None,
     ) -> None:
-        """Queue one record; its acknowledgement is awaited by :meth:`flush`."""
-        future = await self._producer.send(
-            topic, value=value, key=key, headers=list(headers) if headers else None
-        )
-        self._pending.append(future)
-        self._pending_topics.append(topic)
+        """Queue one record; it is sent with its batch, and acknowledged by :meth:`flush`."""
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = sorted(await self._producer.partitions_for(topic))
+            self._partitions[topic] = partitions
+        slot = (topic, self._partitioner(key, partitions, partitions))
+        record_headers = list(headers) if headers else []
+        batch = self._open.get(slot)
+        if batch is None:
+            batch = self._open[slot] = _OpenBatch(self._producer.create_batch())
+        if batch.builder.append(key=key, value=value, timestamp=None, headers=record_headers):
+            batch.records += 1
+            return
+        # Full: hand it over and start the next one (a first record always fits).
+        await self._submit(slot)
+        batch = self._open[slot] = _OpenBatch(self._producer.create_batch())
+        batch.builder.append(key=key, value=value, timestamp=None, headers=record_headers)
+        batch.records += 1
 
     async def publish(
         self,
@@ -115,27 +138,39 @@ class EventPublisher:
     @property
     def pending(self) -> int:
         """Records queued and not yet confirmed by :meth:`flush`."""
-        return len(self._pending)
+        return sum(batch.records for batch in self._open.values()) + sum(
+            count for _, _, count in self._in_flight
+        )
+
+    async def _submit(self, slot: tuple[str, int]) -> None:
+        batch = self._open.pop(slot)
+        topic, partition = slot
+        future = await self._producer.send_batch(batch.builder, topic, partition=partition)
+        self._in_flight.append((future, topic, batch.records))
 
     async def flush(self) -> None:
-        """Wait for every queued record; raise the first delivery error after counting all."""
-        if not self._pending:
+        """Send every open batch and wait for all; raise the first delivery error."""
+        for slot in list(self._open):
+            await self._submit(slot)
+        if not self._in_flight:
             return
-        pending, topics = self._pending, self._pending_topics
-        self._pending, self._pending_topics = [], []
-        results = await asyncio.gather(*pending, return_exceptions=True)
+        in_flight, self._in_flight = self._in_flight, []
+        results = await asyncio.gather(*(f for f, _, _ in in_flight), return_exceptions=True)
         first_error: BaseException | None = None
-        acknowledged: dict[str, int] = {}
-        for topic, result in zip(topics, results, strict=True):
+        for (_, topic, count), result in zip(in_flight, results, strict=True):
             if isinstance(result, BaseException):
-                PRODUCER_ERRORS.labels(topic).inc()
+                PRODUCER_ERRORS.labels(topic).inc(count)
                 first_error = first_error or result
             else:
-                acknowledged[topic] = acknowledged.get(topic, 0) + 1
-        for topic, count in acknowledged.items():
-            PRODUCER_RECORDS.labels(topic).inc(count)
+                PRODUCER_RECORDS.labels(topic).inc(count)
         if first_error is not None:
             raise first_error
+
+
+@dataclass
+class _OpenBatch:
+    builder: BatchBuilder
+    records: int = 0
 
 
 async def ensure_topics(settings: KafkaSettings, topics: Iterable[str]) -> list[str]:

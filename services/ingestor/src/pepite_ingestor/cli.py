@@ -21,7 +21,13 @@ from rich.progress import (
 )
 
 from pepite_contracts import COMMUNITY_ID_PATTERN, all_topics
-from pepite_ingestor.importers import ExportFormatError, iter_export
+from pepite_ingestor.importers import (
+    ExportFormatError,
+    UnknownFormatError,
+    detect_format,
+    iter_export,
+    supported_formats,
+)
 from pepite_ingestor.service import ImportCounts, publish_events
 from pepite_ingestor.settings import Settings
 from pepite_kit import EventPublisher, ensure_topics
@@ -68,6 +74,16 @@ def import_command(
     settings = Settings()
     try:
         files = list(_export_files(paths))
+        # Refuse unreadable or unknown files before anything is published.
+        for path in files:
+            if export_format is None:
+                detect_format(path)
+            elif export_format not in supported_formats():
+                raise UnknownFormatError(
+                    str(path),
+                    f"unknown format {export_format!r} (supported: "
+                    f"{', '.join(supported_formats())})",
+                )
     except ExportFormatError as exc:
         raise fail(str(exc)) from None
     try:

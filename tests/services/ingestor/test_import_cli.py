@@ -1,0 +1,101 @@
+"""``pepite import`` on bad input: one line naming the file and the problem, non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.conftest import Stack
+
+PEPITE = str(Path(sys.executable).parent / "pepite")
+
+
+def run_import(stack: Stack, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PEPITE, "import", *args, "--no-progress"],
+        check=False,
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "PEPITE_KAFKA_TOPIC_PREFIX": prefix,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_a_missing_file_is_named(stack: Stack, topic_prefix: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    line = one_line_error(run_import(stack, topic_prefix, str(missing), "--community", "acme"))
+    assert str(missing) in line
+    assert "not found" in line
+
+
+def test_a_non_json_file_is_refused_before_publishing(
+    stack: Stack, topic_prefix: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "notes.json"
+    path.write_text("these are not the messages you are looking for\n")
+    line = one_line_error(run_import(stack, topic_prefix, str(path), "--community", "acme"))
+    assert str(path) in line
+
+
+def test_an_export_of_an_unknown_format_is_refused(
+    stack: Stack, topic_prefix: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "other.json"
+    path.write_text('{"users": [], "posts": []}')
+    line = one_line_error(run_import(stack, topic_prefix, str(path), "--community", "acme"))
+    assert str(path) in line
+    assert "discord" in line  # the supported formats are listed
+
+
+def test_an_unknown_format_option_is_refused(
+    stack: Stack, topic_prefix: str, sample_community: Path
+) -> None:
+    path = sample_community / "rust.json"
+    result = run_import(stack, topic_prefix, str(path), "--community", "acme", "--format", "fax")
+    assert "fax" in one_line_error(result)
+
+
+def test_a_truncated_export_names_file_and_position(
+    stack: Stack, topic_prefix: str, sample_community: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "rust-truncated.json"
+    path.write_bytes((sample_community / "rust.json").read_bytes()[:200_000])
+    line = one_line_error(run_import(stack, topic_prefix, str(path), "--community", "acme"))
+    assert str(path) in line
+    assert "truncated" in line
+    assert "byte" in line
+    assert "import it again" in line
+
+
+def test_a_bad_community_id_is_refused(
+    stack: Stack, topic_prefix: str, sample_community: Path
+) -> None:
+    export = str(sample_community / "rust.json")
+    result = run_import(stack, topic_prefix, export, "--community", "a:b")
+    assert "community" in one_line_error(result)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16"])
+def test_a_wrongly_encoded_file_is_refused(
+    stack: Stack, topic_prefix: str, tmp_path: Path, encoding: str
+) -> None:
+    path = tmp_path / "export.json"
+    export = '{"guild": {"id": "1", "name": "g"}, "channel": {}, "messages": []}'
+    path.write_text(export, encoding=encoding)
+    line = one_line_error(run_import(stack, topic_prefix, str(path), "--community", "acme"))
+    assert str(path) in line
