@@ -114,35 +114,21 @@ class ClassifierRepository:
         )
 
     async def _store_members(self, members: dict[str, MemberSighting]) -> None:
-        pending = {
-            member_id: seen
-            for member_id, seen in members.items()
-            if not ((written := self._members_written.get(member_id)) and seen.covered_by(written))
-        }
-        if not pending:
-            return
-        await self._db[MEMBERS].bulk_write(
-            [_member_upsert(member_id, seen) for member_id, seen in pending.items()],
-            ordered=False,
-        )
-        for member_id, seen in pending.items():
-            self._members_written.remember(
-                member_id, seen.merged(self._members_written.get(member_id))
+        pending = self._members_written.unwritten(members)
+        if pending:
+            await self._db[MEMBERS].bulk_write(
+                [_member_upsert(member_id, seen) for member_id, seen in pending.items()],
+                ordered=False,
             )
+            self._members_written.remember_all(pending)
 
     async def _store_channels(self, channels: dict[tuple[str, str], ChannelSighting]) -> None:
-        pending = {
-            key: seen
-            for key, seen in channels.items()
-            if not ((written := self._channels_written.get(key)) and seen.covered_by(written))
-        }
-        if not pending:
-            return
-        await self._db[CHANNELS].bulk_write(
-            [_channel_upsert(key, seen) for key, seen in pending.items()], ordered=False
-        )
-        for key, seen in pending.items():
-            self._channels_written.remember(key, seen.merged(self._channels_written.get(key)))
+        pending = self._channels_written.unwritten(channels)
+        if pending:
+            await self._db[CHANNELS].bulk_write(
+                [_channel_upsert(key, seen) for key, seen in pending.items()], ordered=False
+            )
+            self._channels_written.remember_all(pending)
 
 
 def _member_upsert(member_id: str, seen: MemberSighting) -> UpdateOne:

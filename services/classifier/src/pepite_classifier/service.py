@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from pepite_contracts import (
     ChannelRef,
@@ -19,7 +19,6 @@ from pepite_contracts import (
 )
 
 K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 
 
 def message_version(message: NormalizedMessage) -> datetime:
@@ -146,7 +145,18 @@ class BatchWrites:
     channels: dict[tuple[str, str], ChannelSighting] = field(default_factory=dict)
 
 
-class WrittenCache(Generic[K, V]):
+class Sighting(Protocol):
+    """A partial view of a document that only grows, as members and channels do."""
+
+    def covered_by(self, written: Self) -> bool: ...
+
+    def merged(self, written: Self | None) -> Self: ...
+
+
+S = TypeVar("S", bound=Sighting)
+
+
+class WrittenCache(Generic[K, S]):
     """What this process last wrote per key, to skip writes that would change nothing.
 
     Member and channel documents only grow (``$min``/``$max``), so a sighting covered by
@@ -156,15 +166,22 @@ class WrittenCache(Generic[K, V]):
 
     def __init__(self, capacity: int = 200_000) -> None:
         self._capacity = capacity
-        self._entries: dict[K, V] = {}
+        self._entries: dict[K, S] = {}
 
-    def get(self, key: K) -> V | None:
-        return self._entries.get(key)
+    def unwritten(self, sightings: dict[K, S]) -> dict[K, S]:
+        """The sightings that would change what was written."""
+        return {
+            key: seen
+            for key, seen in sightings.items()
+            if (written := self._entries.get(key)) is None or not seen.covered_by(written)
+        }
 
-    def remember(self, key: K, value: V) -> None:
-        if len(self._entries) >= self._capacity:
+    def remember_all(self, written: dict[K, S]) -> None:
+        """Record sightings once their write succeeded."""
+        if len(self._entries) + len(written) > self._capacity:
             self._entries.clear()
-        self._entries[key] = value
+        for key, seen in written.items():
+            self._entries[key] = seen.merged(self._entries.get(key))
 
 
 def plan_writes(events: Sequence[Event]) -> BatchWrites:
