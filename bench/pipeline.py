@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import ijson
 from pymongo import MongoClient
@@ -66,7 +67,7 @@ def pid_of(pattern: str) -> int | None:
                 cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             except OSError:
                 continue
-            if pattern in cmdline and "pipeline.py" not in cmdline:
+            if pattern in cmdline + " " and "pipeline.py" not in cmdline:
                 return int(proc.name)
     return None
 
@@ -88,9 +89,15 @@ def main() -> int:
     }
     # Count before starting anything: a forked child inherits the parent's peak memory.
     expected = count_messages(args.data)
+    # Local infrastructure processes, found by the port they serve (absent when external).
+    kafka_port = connection["KAFKA_BOOTSTRAP"].split(",")[0].rpartition(":")[2]
+    mongo_port = urlsplit(connection["MONGODB_URI"]).port or 27017
     infra = {
         name: pid
-        for name, pattern in (("broker", "tansu broker"), ("mongod", "mongod --"))
+        for name, pattern in (
+            ("broker", f"tansu broker --listener-url tcp://127.0.0.1:{kafka_port} "),
+            ("mongod", f"--port {mongo_port} "),
+        )
         if (pid := pid_of(pattern)) is not None
     }
     infra_cpu_before = {name: cpu_seconds(pid) for name, pid in infra.items()}
@@ -133,6 +140,7 @@ def main() -> int:
         emit("cpu_classifier", cpu_seconds(classifier.pid) - classifier_cpu_before, "s")
         for name, pid in infra.items():
             emit(f"cpu_{name}", cpu_seconds(pid) - infra_cpu_before[name], "s")
+            emit(f"peak_rss_{name}", peak_rss_mb(pid), "MB")
         return 0 if stored == expected else 1
     finally:
         classifier.stop()
