@@ -11,7 +11,12 @@ from pepite_contracts.events import (
     deterministic_event_id,
     encode_event,
 )
-from pepite_contracts.ids import COMMUNITY_ID_PATTERN, CommunityId, stable_id
+from pepite_contracts.ids import (
+    COMMUNITY_ID_PATTERN,
+    CommunityId,
+    stable_id,
+    validate_community_id,
+)
 from pepite_contracts.messages import (
     Attachment,
     ChannelRef,
@@ -55,4 +60,5 @@ __all__ = [
     "encode_event",
     "partition_key",
     "stable_id",
+    "validate_community_id",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated
 
 import typer
@@ -12,7 +11,7 @@ from pymongo.errors import PyMongoError
 from pepite_api.repository import StatusRepository
 from pepite_api.schemas import CommunityStatus
 from pepite_api.settings import Settings
-from pepite_contracts import COMMUNITY_ID_PATTERN
+from pepite_contracts import validate_community_id
 from pepite_kit.cli import fail
 from pepite_kit.mongo import mongo_database
 
@@ -21,8 +20,10 @@ def status_command(
     community: Annotated[str, typer.Option("--community", "-c", help="Community id.")],
 ) -> None:
     """Print messages, members, channels and first/last message time of a community."""
-    if not re.fullmatch(COMMUNITY_ID_PATTERN, community):
-        raise fail(f"invalid community id {community!r}")
+    try:
+        validate_community_id(community)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     settings = Settings()
     try:
         status = asyncio.run(_status(settings, community))

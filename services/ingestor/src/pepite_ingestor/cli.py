@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from pepite_contracts import COMMUNITY_ID_PATTERN, all_topics
+from pepite_contracts import all_topics, validate_community_id
 from pepite_ingestor.importers import (
     ExportFormatError,
     UnknownFormatError,
@@ -69,8 +68,10 @@ def import_command(
     Importing the same export again is safe: messages keep their stable ids, so
     nothing is stored twice.
     """
-    if not re.fullmatch(COMMUNITY_ID_PATTERN, community):
-        raise fail(f"invalid community id {community!r}: use 1-64 letters, digits, '.', '_' or '-'")
+    try:
+        validate_community_id(community)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     settings = Settings()
     try:
         files = list(_export_files(paths))

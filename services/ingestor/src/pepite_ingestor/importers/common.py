@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 
 from pepite_contracts import (
-    COMMUNITY_ID_PATTERN,
     MemberJoined,
     MemberLeft,
     MessageIngested,
     deterministic_event_id,
+    validate_community_id,
 )
 from pepite_contracts.events import EVENT_ID_NAMESPACE
 
@@ -19,23 +18,6 @@ __all__ = ["ImportedEvent", "fast_event_id", "validate_community_id"]
 
 #: What an importer yields: messages, and membership changes when the export records them.
 ImportedEvent = MessageIngested | MemberJoined | MemberLeft
-
-
-def validate_community_id(community_id: str) -> None:
-    """Reject a community id that could not be part of a stable id.
-
-    Args:
-        community_id: The id chosen for the community being imported.
-
-    Raises:
-        ValueError: the id does not match ``COMMUNITY_ID_PATTERN``.
-    """
-    # fullmatch, because the pattern's "$" alone would let a trailing newline through.
-    if not isinstance(community_id, str) or not re.fullmatch(COMMUNITY_ID_PATTERN, community_id):
-        raise ValueError(
-            f"invalid community id {community_id!r}: use 1 to 64 letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit"
-        )
 
 
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes

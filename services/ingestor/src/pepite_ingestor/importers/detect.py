@@ -17,8 +17,9 @@ from pepite_ingestor.importers._jsonstream import (
     JSON_ERRORS,
     TrackingReader,
     describe_json_error,
+    open_export,
 )
-from pepite_ingestor.importers.errors import ExportFormatError, UnknownFormatError
+from pepite_ingestor.importers.errors import UnknownFormatError
 
 __all__ = ["HEAD_SIZE", "SNIFFERS", "Sniffer", "detect_format", "sniff_discord"]
 
@@ -82,17 +83,10 @@ SNIFFERS: dict[str, Sniffer] = {"discord": sniff_discord}
 
 
 def _read_head(path: Path) -> bytes:
-    try:
-        if path.is_dir():
-            return b""
-        with path.open("rb") as file:
-            return file.read(HEAD_SIZE)
-    except FileNotFoundError as exc:
-        raise ExportFormatError(path, "file not found") from exc
-    except PermissionError as exc:
-        raise ExportFormatError(path, "permission denied") from exc
-    except OSError as exc:
-        raise ExportFormatError(path, f"cannot read file ({exc.strerror or exc})") from exc
+    if path.is_dir():
+        return b""
+    with open_export(path) as reader:
+        return reader.read(HEAD_SIZE)
 
 
 def _describe(path: Path, head: bytes) -> tuple[str, str | None]:
