@@ -9,7 +9,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from pepite_contracts.ids import CommunityId
-from pepite_contracts.messages import MembershipChange, NormalizedMessage, UtcDatetime
+from pepite_contracts.messages import (
+    MembershipChange,
+    MessageDeletion,
+    MessageEdit,
+    NormalizedMessage,
+    UtcDatetime,
+)
 
 #: Namespace for deterministic event ids, so a replayed import yields the same ids.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a4e-5d0b-4c8e-9a57-2f7d3b1e9c40")
@@ -60,7 +66,27 @@ class MemberLeft(EventEnvelope):
     payload: MembershipChange
 
 
-Event = Annotated[MessageIngested | MemberJoined | MemberLeft, Field(discriminator="type")]
+class MessageEdited(EventEnvelope):
+    """A message's author changed it."""
+
+    type: Literal["message.edited"] = "message.edited"
+    payload: MessageEdit
+
+
+class MessageDeleted(EventEnvelope):
+    """A message was deleted on its platform."""
+
+    type: Literal["message.deleted"] = "message.deleted"
+    payload: MessageDeletion
+
+
+#: Events about one message; they share its channel's partition, so they stay in order.
+MessageEvent = MessageIngested | MessageEdited | MessageDeleted
+
+Event = Annotated[
+    MessageIngested | MessageEdited | MessageDeleted | MemberJoined | MemberLeft,
+    Field(discriminator="type"),
+]
 
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

@@ -135,3 +135,38 @@ class MembershipChange(ContractModel):
     source_id: str | None = Field(
         default=None, description="Stable id of the platform record this came from, if any."
     )
+
+
+class MessageEdit(ContractModel):
+    """A message's new content after its author edited it.
+
+    Fields left ``None`` did not change (live platforms often send only what did).
+    """
+
+    id: str = Field(description="Stable id of the edited message.")
+    platform: Platform
+    community_id: CommunityId
+    native_id: str
+    channel: ChannelRef
+    edited_at: UtcDatetime
+    text: str | None = None
+    attachments: list[Attachment] | None = None
+    mentions: list[Mention] | None = None
+    message: NormalizedMessage | None = Field(
+        default=None,
+        description="The whole message after the edit, when the source sent it; lets a "
+        "consumer that never saw the original store it.",
+    )
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class MessageDeletion(ContractModel):
+    """A message removed from its platform: its text must disappear downstream too."""
+
+    id: str = Field(description="Stable id of the deleted message.")
+    platform: Platform
+    community_id: CommunityId
+    native_id: str
+    channel: ChannelRef
+    deleted_at: UtcDatetime
+    raw: dict[str, Any] = Field(default_factory=dict)

@@ -11,6 +11,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.routing import Mount
+from starlette.types import ASGIApp
+
 from pepite_contracts import all_topics
 from pepite_kit.consumer import ConsumerLoop, LoopState
 from pepite_kit.http import embedded_server, health_app
@@ -35,9 +38,21 @@ class Runtime:
 
 
 BuildLoops = Callable[[Runtime], Sequence[ConsumerLoop[Any]]]
+#: An ASGI app served beside ``/healthz``, ``/readyz`` and ``/metrics`` (e.g. webhook endpoints).
+BuildApp = Callable[[Runtime], ASGIApp | None]
+#: Long-running coroutines (e.g. a platform gateway client); each runs until the service stops.
+BuildBackground = Callable[[Runtime], Sequence[Callable[[], Awaitable[None]]]]
 
 
 def _no_loops(_: Runtime) -> Sequence[ConsumerLoop[Any]]:
+    return ()
+
+
+def _no_app(_: Runtime) -> ASGIApp | None:
+    return None
+
+
+def _no_background(_: Runtime) -> Sequence[Callable[[], Awaitable[None]]]:
     return ()
 
 
@@ -48,6 +63,8 @@ class WorkerSpec:
     name: str
     indexes: Iterable[IndexSpec] = ()
     build_loops: BuildLoops = _no_loops
+    build_app: BuildApp = _no_app
+    build_background: BuildBackground = _no_background
     startup_timeout_s: float = 120.0
 
 
@@ -114,10 +131,14 @@ async def _run_worker(spec: WorkerSpec, settings: ServiceSettings) -> int:
         )
         runtime = Runtime(settings=settings, db=db, publisher=publisher, stopping=stopping)
         loops = list(spec.build_loops(runtime))
+        background = list(spec.build_background(runtime))
         connected_db = db
+        background_tasks: list[asyncio.Task[None]] = []
 
         async def loops_alive() -> bool:
-            return all(item.state is LoopState.RUNNING for item in loops)
+            return all(item.state is LoopState.RUNNING for item in loops) and not any(
+                task.done() for task in background_tasks
+            )
 
         async def mongo_ok() -> bool:
             return await ping(connected_db)
@@ -127,24 +148,46 @@ async def _run_worker(spec: WorkerSpec, settings: ServiceSettings) -> int:
             liveness={"consumers": loops_alive},
             readiness={"consumers": loops_alive, "mongodb": mongo_ok},
         )
+        extra_app = spec.build_app(runtime)
+        if extra_app is not None:
+            # Health and metrics routes are matched first; everything else goes to the service.
+            app.router.routes.append(Mount("/", app=extra_app))
         server = embedded_server(app, host=settings.http_host, port=settings.http_port)
         server_task = asyncio.create_task(server.serve(), name="http")
         loop_tasks = [asyncio.create_task(item.run(), name=item.name) for item in loops]
+        background_tasks.extend(
+            asyncio.create_task(_as_coroutine(job), name=f"background-{index}")
+            for index, job in enumerate(background)
+        )
         stop_task = asyncio.create_task(stopping.wait(), name="stop")
         logger.info(
             "service started",
             extra={"http": f"{settings.http_host}:{settings.http_port}", "loops": len(loops)},
         )
         done, _ = await asyncio.wait(
-            [stop_task, server_task, *loop_tasks], return_when=asyncio.FIRST_COMPLETED
+            [stop_task, server_task, *loop_tasks, *background_tasks],
+            return_when=asyncio.FIRST_COMPLETED,
         )
+        for task in background_tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.error(
+                    "background task failed",
+                    extra={"task": task.get_name(), "error": repr(task.exception())},
+                )
         failed = any(task is not stop_task and task.done() for task in done)
         logger.info("service stopping", extra={"reason": "failure" if failed else "signal"})
         for item in loops:
             item.stop()
+        for task in background_tasks:
+            task.cancel()
+        await asyncio.gather(*background_tasks, return_exceptions=True)
         results = await asyncio.gather(*loop_tasks, return_exceptions=True)
         server.should_exit = True
         await asyncio.gather(server_task, return_exceptions=True)
         stop_task.cancel()
         failed = failed or any(isinstance(result, BaseException) for result in results)
         return 1 if failed else 0
+
+
+async def _as_coroutine(job: Callable[[], Awaitable[None]]) -> None:
+    await job()

@@ -12,6 +12,8 @@ from pepite_contracts import (
     EventEnvelope,
     MemberJoined,
     MemberLeft,
+    MessageDeleted,
+    MessageEdited,
     MessageIngested,
     Topic,
     partition_key,
@@ -53,7 +55,8 @@ class ImportCounts:
 
 def route(event: Event) -> tuple[str, bytes]:
     """The topic and partition key of an event: one channel's events stay in order."""
-    if isinstance(event, MessageIngested):
+    if isinstance(event, MessageIngested | MessageEdited | MessageDeleted):
+        # A message and its later edits and deletion share a key, so they arrive in order.
         message = event.payload
         return Topic.MESSAGES_RAW, partition_key(message.community_id, message.channel.id)
     if isinstance(event, MemberJoined | MemberLeft):

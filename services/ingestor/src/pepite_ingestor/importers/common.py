@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pepite_contracts import (
     MemberJoined,
     MemberLeft,
+    MessageDeleted,
+    MessageEdited,
     MessageIngested,
     deterministic_event_id,
     validate_community_id,
@@ -17,7 +19,9 @@ from pepite_contracts.events import EVENT_ID_NAMESPACE
 __all__ = ["ImportedEvent", "fast_event_id", "validate_community_id"]
 
 #: What an importer yields: messages, and membership changes when the export records them.
-ImportedEvent = MessageIngested | MemberJoined | MemberLeft
+#: Exports hold the latest state of each message, so edits arrive as ``MessageIngested`` with
+#: ``edited_at``; ``MessageDeleted`` is for sources that keep a tombstone of deleted messages.
+ImportedEvent = MessageIngested | MessageEdited | MessageDeleted | MemberJoined | MemberLeft
 
 
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
