@@ -548,7 +548,7 @@ def test_non_json_file() -> None:
     with pytest.raises(UnknownFormatError) as caught:
         iter_export(path, COMMUNITY)
     assert "invalid JSON" in caught.value.problem
-    assert "supported formats: discord" in caught.value.problem
+    assert "supported formats: discord, discourse" in caught.value.problem
 
     # Told it is Discord, the importer still names the file.
     with pytest.raises(ExportFormatError) as direct:

@@ -58,7 +58,10 @@ def test_unknown_files_are_described(tmp_path: Path, content: bytes, expected: s
 
     assert str(caught.value).startswith(f"{path}: not a supported chat export: ")
     assert expected in caught.value.problem
-    assert "(supported formats: discord)" in caught.value.problem
+    assert (
+        "(supported formats: discord, discourse, jsonl, slack, telegram, whatsapp)"
+        in caught.value.problem
+    )
 
 
 def test_broken_json_is_located(tmp_path: Path) -> None:
@@ -88,9 +91,12 @@ def test_directory(tmp_path: Path) -> None:
 
 def test_unknown_format_name_lists_supported_ones() -> None:
     with pytest.raises(UnknownFormatError) as caught:
-        iter_export(FIXTURES / "general.json", "test", fmt="slack")
+        iter_export(FIXTURES / "general.json", "test", fmt="irc")
 
-    assert caught.value.problem == "unknown format 'slack' (supported formats: discord)"
+    assert caught.value.problem == (
+        "unknown format 'irc' "
+        "(supported formats: discord, discourse, jsonl, slack, telegram, whatsapp)"
+    )
 
 
 def test_explicit_format_skips_detection() -> None:

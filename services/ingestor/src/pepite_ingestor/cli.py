@@ -21,6 +21,7 @@ from rich.progress import (
 
 from pepite_contracts import all_topics, validate_community_id
 from pepite_ingestor.importers import (
+    FOLDER_FORMATS,
     ExportFormatError,
     UnknownFormatError,
     detect_format,
@@ -36,18 +37,38 @@ from pepite_kit.metrics import IMPORT_RECORDS
 _stderr = Console(stderr=True)
 
 
-def _export_files(paths: list[Path]) -> Iterator[Path]:
-    """Files to import: each file given, and the ``*.json`` files of each folder given."""
+#: File types a folder of exports is searched for when the folder itself is not an export.
+EXPORT_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".txt", ".zip"})
+
+
+def _export_files(paths: list[Path], export_format: str | None) -> Iterator[Path]:
+    """What to import: each file given; each folder given, as one export if it is one
+    (a Slack workspace export is a folder), else every export file in it."""
     for path in paths:
-        if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".json")
-            if not files:
-                raise ExportFormatError(str(path), "folder holds no .json export")
-            yield from files
-        elif path.exists():
-            yield path
-        else:
+        if not path.exists():
             raise ExportFormatError(str(path), "file not found")
+        if not path.is_dir():
+            yield path
+            continue
+        if export_format is not None and export_format in FOLDER_FORMATS:
+            yield path
+            continue
+        if export_format is None:
+            try:
+                detect_format(path)
+            except UnknownFormatError:
+                pass
+            else:
+                yield path
+                continue
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in EXPORT_SUFFIXES)
+        if not files:
+            raise ExportFormatError(
+                str(path),
+                "folder is not an export and holds no export files "
+                f"({', '.join(sorted(EXPORT_SUFFIXES))})",
+            )
+        yield from files
 
 
 def import_command(
@@ -74,7 +95,7 @@ def import_command(
         raise fail(str(exc)) from None
     settings = Settings()
     try:
-        files = list(_export_files(paths))
+        files = list(_export_files(paths, export_format))
         # Refuse unreadable or unknown files before anything is published.
         for path in files:
             if export_format is None:

@@ -17,9 +17,15 @@ from pathlib import Path
 from pepite_ingestor.importers.common import ImportedEvent, validate_community_id
 from pepite_ingestor.importers.detect import SNIFFERS, Sniffer, detect_format
 from pepite_ingestor.importers.discord import iter_discord_export
+from pepite_ingestor.importers.discourse import iter_discourse_export
 from pepite_ingestor.importers.errors import ExportFormatError, UnknownFormatError
+from pepite_ingestor.importers.jsonl import iter_jsonl_export
+from pepite_ingestor.importers.slack import iter_slack_export
+from pepite_ingestor.importers.telegram import iter_telegram_export
+from pepite_ingestor.importers.whatsapp import iter_whatsapp_export
 
 __all__ = [
+    "FOLDER_FORMATS",
     "IMPORTERS",
     "SNIFFERS",
     "ExportFormatError",
@@ -38,7 +44,18 @@ __all__ = [
 Importer = Callable[[Path, str], Iterator[ImportedEvent]]
 
 #: The importer for each format name; every name here has a sniffer in ``SNIFFERS``.
-IMPORTERS: dict[str, Importer] = {"discord": iter_discord_export}
+IMPORTERS: dict[str, Importer] = {
+    "discord": iter_discord_export,
+    "slack": iter_slack_export,
+    "telegram": iter_telegram_export,
+    "whatsapp": iter_whatsapp_export,
+    "discourse": iter_discourse_export,
+    "jsonl": iter_jsonl_export,
+}
+
+
+#: Formats whose export can be a folder (rather than one file) to read as a whole.
+FOLDER_FORMATS = frozenset({"slack"})
 
 
 def supported_formats() -> list[str]:

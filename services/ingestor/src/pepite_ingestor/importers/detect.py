@@ -78,8 +78,27 @@ def sniff_discord(path: Path, head: bytes) -> bool:
     return False
 
 
+def _sniffers() -> dict[str, Sniffer]:
+    # Imported here: format modules may use this module's helpers.
+    from pepite_ingestor.importers.discourse import sniff_discourse
+    from pepite_ingestor.importers.jsonl import sniff_jsonl
+    from pepite_ingestor.importers.slack import sniff_slack
+    from pepite_ingestor.importers.telegram import sniff_telegram
+    from pepite_ingestor.importers.whatsapp import sniff_whatsapp
+
+    # Most specific first: folders and zips, then line-based formats, then JSON documents.
+    return {
+        "slack": sniff_slack,
+        "whatsapp": sniff_whatsapp,
+        "jsonl": sniff_jsonl,
+        "discord": sniff_discord,
+        "telegram": sniff_telegram,
+        "discourse": sniff_discourse,
+    }
+
+
 #: Every format the ingestor can detect, by name; the order is the order tried.
-SNIFFERS: dict[str, Sniffer] = {"discord": sniff_discord}
+SNIFFERS: dict[str, Sniffer] = _sniffers()
 
 
 def _read_head(path: Path) -> bytes:
@@ -136,6 +155,6 @@ def detect_format(path: Path | str) -> str:
     what, position = _describe(path, head)
     raise UnknownFormatError(
         path,
-        f"not a supported chat export: {what} (supported formats: {', '.join(SNIFFERS)})",
+        f"not a supported chat export: {what} (supported formats: {', '.join(sorted(SNIFFERS))})",
         position,
     )
