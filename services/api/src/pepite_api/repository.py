@@ -18,12 +18,17 @@ class StatusRepository:
 
     async def community_status(self, community_id: str) -> CommunityStatus:
         scope = {"community_id": community_id}
-        messages = await self._db[MESSAGES].count_documents(scope)
+        # Deleted messages keep a tombstone; they are counted apart (a small partial index).
+        deleted = await self._db[MESSAGES].count_documents(
+            {**scope, "deleted_at": {"$exists": True}}
+        )
+        messages = await self._db[MESSAGES].count_documents(scope) - deleted
         members = await self._db[MEMBERS].count_documents(scope)
         channels = await self._db[CHANNELS].count_documents(scope)
         projection = {"created_at": 1, "_id": 0}
-        first = await self._db[MESSAGES].find_one(scope, projection, sort=[("created_at", 1)])
-        last = await self._db[MESSAGES].find_one(scope, projection, sort=[("created_at", -1)])
+        live = {**scope, "deleted_at": {"$exists": False}}
+        first = await self._db[MESSAGES].find_one(live, projection, sort=[("created_at", 1)])
+        last = await self._db[MESSAGES].find_one(live, projection, sort=[("created_at", -1)])
         return CommunityStatus(
             community_id=community_id,
             messages=messages,

@@ -18,7 +18,7 @@ from pepite_classifier.service import (
     message_document,
     supersedes,
 )
-from pepite_contracts import NormalizedMessage
+from pepite_contracts import MessageDeletion, MessageEdit, NormalizedMessage
 from pepite_kit import Database, IndexSpec
 
 MESSAGES = "messages"
@@ -35,7 +35,24 @@ INDEXES: list[IndexSpec] = [
     IndexSpec(MESSAGES, [("community_id", 1), ("author.id", 1), ("created_at", 1)], "author_time"),
     IndexSpec(MEMBERS, [("community_id", 1), ("last_seen_at", -1)], "community_last_seen"),
     IndexSpec(CHANNELS, [("community_id", 1)], "community"),
+    # Deleted messages are few; counting them apart keeps message counts index-only.
+    IndexSpec(
+        MESSAGES,
+        [("community_id", 1)],
+        "community_deleted",
+        partial_filter={"deleted_at": {"$exists": True}},
+    ),
 ]
+
+#: What a deleted message keeps: enough to count and place it, nothing it said.
+_SCRUBBED: dict[str, Any] = {
+    "text": "",
+    "attachments": [],
+    "mentions": [],
+    "reactions": [],
+    "raw": {},
+    "content_digest": None,
+}
 
 
 class ClassifierRepository:
@@ -50,6 +67,10 @@ class ClassifierRepository:
         """Store one batch's messages, members and channels."""
         if writes.messages:
             await self._store_messages(writes.messages)
+        if writes.edits:
+            await self._apply_edits(writes.edits)
+        if writes.deletions:
+            await self._apply_deletions(writes.deletions)
         await self._store_members(writes.members)
         await self._store_channels(writes.channels)
 
@@ -60,10 +81,14 @@ class ClassifierRepository:
         (the common case after a crash or a re-import) then costs one indexed read.
         """
         collection = self._db[MESSAGES]
-        stored = {
-            doc["_id"]: StoredVersion(doc["version_at"], doc.get("content_digest"))
+        stored: dict[str, StoredVersion | None] = {
+            # A deleted message stays deleted: no copy of it is written again.
+            doc["_id"]: None
+            if "deleted_at" in doc
+            else StoredVersion(doc["version_at"], doc.get("content_digest"))
             async for doc in collection.find(
-                {"_id": {"$in": list(messages)}}, {"version_at": 1, "content_digest": 1}
+                {"_id": {"$in": list(messages)}},
+                {"version_at": 1, "content_digest": 1, "deleted_at": 1},
             )
         }
         digests = {message_id: content_digest(m) for message_id, m in messages.items()}
@@ -71,6 +96,8 @@ class ClassifierRepository:
         fresh: list[dict[str, Any]] = []
         changed: list[str] = []
         for message_id, message in messages.items():
+            if message_id in stored and stored[message_id] is None:
+                continue
             known = stored.get(message_id)
             if known is None:
                 document = message_document(message, digests[message_id])
@@ -105,12 +132,71 @@ class ClassifierRepository:
             # versions of one message always end with the newest stored.
             {
                 "_id": message_id,
+                "deleted_at": {"$exists": False},
                 "$or": [
                     {"version_at": {"$lt": version}},
                     {"version_at": version, "content_digest": {"$ne": digest}},
                 ],
             },
             {"$set": document},
+        )
+
+    async def _apply_edits(self, edits: dict[str, MessageEdit]) -> None:
+        """Apply partial edits to stored messages, unless a newer copy is already there.
+
+        An edit of a message never stored (it predates the live adapter, say) has
+        nothing to apply to; the next history import brings the message, edit included.
+        """
+        updates = []
+        for message_id, edit in edits.items():
+            changes: dict[str, Any] = {
+                "edited_at": edit.edited_at,
+                "version_at": edit.edited_at,
+                # The stored copy no longer matches any whole message seen: a later
+                # full copy of the same version must be allowed to replace it.
+                "content_digest": None,
+            }
+            if edit.text is not None:
+                changes["text"] = edit.text
+            if edit.attachments is not None:
+                changes["attachments"] = [a.model_dump() for a in edit.attachments]
+            if edit.mentions is not None:
+                changes["mentions"] = [m.model_dump() for m in edit.mentions]
+            updates.append(
+                UpdateOne(
+                    {
+                        "_id": message_id,
+                        "deleted_at": {"$exists": False},
+                        "version_at": {"$lt": edit.edited_at},
+                    },
+                    {"$set": changes},
+                )
+            )
+        await self._db[MESSAGES].bulk_write(updates, ordered=False)
+
+    async def _apply_deletions(self, deletions: dict[str, MessageDeletion]) -> None:
+        """Scrub deleted messages, keeping a tombstone so no replay brings them back."""
+        await self._db[MESSAGES].bulk_write(
+            [
+                UpdateOne(
+                    {"_id": message_id},
+                    {
+                        # Scrubbing twice is harmless; the first deletion time is kept.
+                        "$set": _SCRUBBED,
+                        "$min": {"deleted_at": deletion.deleted_at},
+                        "$setOnInsert": {
+                            "community_id": deletion.community_id,
+                            "platform": deletion.platform.value,
+                            "native_id": deletion.native_id,
+                            "channel": deletion.channel.model_dump(),
+                            "version_at": deletion.deleted_at,
+                        },
+                    },
+                    upsert=True,
+                )
+                for message_id, deletion in deletions.items()
+            ],
+            ordered=False,
         )
 
     async def _store_members(self, members: dict[str, MemberSighting]) -> None:

@@ -14,6 +14,10 @@ from pepite_contracts import (
     Member,
     MemberJoined,
     MemberLeft,
+    MessageDeleted,
+    MessageDeletion,
+    MessageEdit,
+    MessageEdited,
     MessageIngested,
     NormalizedMessage,
 )
@@ -141,6 +145,9 @@ class BatchWrites:
     """Everything one batch of events asks to store, deduplicated."""
 
     messages: dict[str, NormalizedMessage] = field(default_factory=dict)
+    #: Edits that carry only what changed, for messages not in this batch.
+    edits: dict[str, MessageEdit] = field(default_factory=dict)
+    deletions: dict[str, MessageDeletion] = field(default_factory=dict)
     members: dict[str, MemberSighting] = field(default_factory=dict)
     channels: dict[tuple[str, str], ChannelSighting] = field(default_factory=dict)
 
@@ -188,12 +195,24 @@ def plan_writes(events: Sequence[Event]) -> BatchWrites:
     """Fold a batch of events into the writes it needs.
 
     A message seen twice in one batch (a replay, or an edit after its original) is
-    written once, in its newest version.
+    written once, in its newest version. A deletion wins over everything else about its
+    message, whatever the order: a re-imported old export must not bring a deleted text back.
     """
     writes = BatchWrites()
     for event in events:
         if isinstance(event, MessageIngested):
-            _fold_message(writes, event.payload)
+            if event.payload.id not in writes.deletions:
+                _fold_message(writes, event.payload)
+        elif isinstance(event, MessageEdited):
+            if event.payload.id not in writes.deletions:
+                _fold_edit(writes, event.payload)
+        elif isinstance(event, MessageDeleted):
+            deletion = event.payload
+            writes.messages.pop(deletion.id, None)
+            writes.edits.pop(deletion.id, None)
+            known = writes.deletions.get(deletion.id)
+            if known is None or deletion.deleted_at < known.deleted_at:
+                writes.deletions[deletion.id] = deletion
         elif isinstance(event, MemberJoined | MemberLeft):
             change = event.payload
             sighting = _sighting(
@@ -206,10 +225,44 @@ def plan_writes(events: Sequence[Event]) -> BatchWrites:
     return writes
 
 
+def edited_message(message: NormalizedMessage, edit: MessageEdit) -> NormalizedMessage:
+    """``message`` with what ``edit`` changed."""
+    changes: dict[str, Any] = {"edited_at": edit.edited_at}
+    if edit.text is not None:
+        changes["text"] = edit.text
+    if edit.attachments is not None:
+        changes["attachments"] = edit.attachments
+    if edit.mentions is not None:
+        changes["mentions"] = edit.mentions
+    return message.model_copy(update=changes)
+
+
+def _fold_edit(writes: BatchWrites, edit: MessageEdit) -> None:
+    if edit.message is not None:
+        # The whole message after the edit: store it like any copy, newest wins.
+        message = edit.message
+        if message.edited_at is None or message.edited_at < edit.edited_at:
+            message = message.model_copy(update={"edited_at": edit.edited_at})
+        _fold_message(writes, message)
+        return
+    current = writes.messages.get(edit.id)
+    if current is not None:
+        if edit.edited_at > message_version(current):
+            writes.messages[edit.id] = edited_message(current, edit)
+        return
+    known = writes.edits.get(edit.id)
+    if known is None or edit.edited_at > known.edited_at:
+        writes.edits[edit.id] = edit
+
+
 def _fold_message(writes: BatchWrites, message: NormalizedMessage) -> None:
     current = writes.messages.get(message.id)
     if current is None or message_version(message) >= message_version(current):
+        pending = writes.edits.get(message.id)
+        if pending is not None and pending.edited_at > message_version(message):
+            message = edited_message(message, pending)
         writes.messages[message.id] = message
+    writes.edits.pop(message.id, None)
     _sighting(writes, message.author, message.platform, message.community_id, message.created_at)
     key = (message.community_id, message.channel.id)
     channel = writes.channels.get(key)
