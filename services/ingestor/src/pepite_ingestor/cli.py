@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -25,10 +26,9 @@ from pepite_ingestor.importers import (
     ExportFormatError,
     UnknownFormatError,
     detect_format,
-    iter_export,
     supported_formats,
 )
-from pepite_ingestor.service import ImportCounts, publish_events
+from pepite_ingestor.pipeline import FileProgress, ImportWorkerError, import_files
 from pepite_ingestor.settings import Settings
 from pepite_kit import EventPublisher, ensure_topics
 from pepite_kit.cli import fail
@@ -83,6 +83,12 @@ def import_command(
         typer.Option("--format", "-f", help="Export format; detected from the file if omitted."),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Processes reading files in parallel (default: one per core, per file)."
+        ),
+    ] = None,
 ) -> None:
     """Import community exports: every message is published to Kafka once per run.
 
@@ -109,61 +115,67 @@ def import_command(
     except ExportFormatError as exc:
         raise fail(str(exc)) from None
     try:
-        asyncio.run(_import(files, community, export_format, settings, progress))
+        asyncio.run(_import(files, community, export_format, settings, progress, workers))
     except ExportFormatError as exc:
         raise fail(str(exc)) from None
     except KafkaError as exc:
         raise fail(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
+    except ImportWorkerError as exc:
+        raise fail(f"import failed: {exc}") from None
 
 
-async def _import(
+async def _import(  # noqa: PLR0917 - a private helper of the command above
     files: list[Path],
     community: str,
     export_format: str | None,
     settings: Settings,
     show_progress: bool,
+    workers: int | None,
 ) -> None:
     await ensure_topics(settings, settings.topic_names(all_topics()))
+    started = time.perf_counter()
     async with EventPublisher(settings, client_id=f"{settings.kafka_client_id}-import") as pub:
-        for path in files:
-            counts = ImportCounts()
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("events"),
-                TimeElapsedColumn(),
-                console=_stderr,
-                disable=not (show_progress and _stderr.is_terminal),
-                transient=True,
-            ) as bar:
-                task = bar.add_task(path.name, total=None)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("events"),
+            TimeElapsedColumn(),
+            console=_stderr,
+            disable=not (show_progress and _stderr.is_terminal),
+            transient=True,
+        ) as bar:
+            tasks: dict[Path, TaskID] = {}
 
-                def show(counts: ImportCounts, bar: Progress = bar, task: TaskID = task) -> None:
-                    bar.update(task, completed=counts.total)
+            def show(file: FileProgress) -> None:
+                if file.path not in tasks:
+                    tasks[file.path] = bar.add_task(file.path.name, total=None)
+                bar.update(tasks[file.path], completed=file.total)
+                if file.done:
+                    bar.update(tasks[file.path], total=file.total)
 
-                try:
-                    await publish_events(
-                        iter_export(path, community, export_format),
-                        pub,
-                        topic_name=settings.topic_name,
-                        flush_every=settings.import_flush_every,
-                        counts=counts,
-                        on_progress=show,
-                    )
-                except ExportFormatError as exc:
-                    await pub.flush()
-                    raise ExportFormatError(
-                        exc.path,
-                        f"{exc.problem} ({counts.total} events before it were published; "
-                        "fix the file and import it again, nothing will be duplicated)",
-                        exc.position,
-                    ) from exc
-            for event_type, count in counts.by_type.items():
-                IMPORT_RECORDS.labels(export_format or "auto", event_type).inc(count)
-            rate = counts.total / counts.seconds if counts.seconds > 0 else 0.0
-            member_events = counts.total - counts.messages
-            typer.echo(
-                f"imported {path}: {counts.messages} messages, {member_events} member events "
-                f"into community {community} in {counts.seconds:.1f}s ({rate:,.0f} events/s)"
+            async def send(topic: str, key: bytes, value: bytes) -> None:
+                await pub.send(settings.topic_name(topic), value, key=key)
+
+            results = await import_files(
+                [(path, export_format) for path in files],
+                community,
+                send=send,
+                flush=pub.flush,
+                flush_every=settings.import_flush_every,
+                workers=workers,
+                on_progress=show,
             )
+    seconds = time.perf_counter() - started
+    for file in results:
+        for event_type, count in file.by_type.items():
+            IMPORT_RECORDS.labels(export_format or "auto", event_type).inc(count)
+        typer.echo(
+            f"imported {file.path}: {file.messages} messages, "
+            f"{file.total - file.messages} other events into community {community}"
+        )
+    total = sum(file.total for file in results)
+    rate = total / seconds if seconds > 0 else 0.0
+    typer.echo(
+        f"imported {len(results)} file(s): {total} events in {seconds:.1f}s ({rate:,.0f} events/s)"
+    )
