@@ -102,6 +102,10 @@ _MESSAGE_TYPES: dict[discord.MessageType, MessageType] = {
 }
 # Discord's usernames without discriminator report "0"; it says nothing, as in the importer.
 _DEFAULT_DISCRIMINATORS = frozenset({"0", "0000"})
+# A MESSAGE_UPDATE with all of these is the whole message, not only what changed.
+_FULL_MESSAGE_FIELDS = frozenset(
+    {"author", "timestamp", "content", "attachments", "embeds", "mentions", "type"}
+)
 # What the importer writes for a reaction whose emoji has no name.
 _UNKNOWN_EMOJI = "<unknown emoji>"
 
@@ -484,6 +488,35 @@ def message_event(message: discord.Message, community_id: str) -> MessageIngeste
     )
 
 
+def _apply_edit(
+    before: NormalizedMessage,
+    data: dict[str, Any],
+    *,
+    edited_at: datetime,
+    text: str | None,
+    attachments: list[Attachment] | None,
+    mentions: list[Mention] | None,
+    embeds: list[Any] | None,
+) -> NormalizedMessage:
+    """The cached message with what a partial update changed."""
+    changes: dict[str, Any] = {"edited_at": edited_at}
+    if text is not None:
+        changes["text"] = text
+    if attachments is not None:
+        changes["attachments"] = attachments
+    if mentions is not None:
+        changes["mentions"] = mentions
+    if "pinned" in data:
+        changes["is_pinned"] = bool(data["pinned"])
+    if embeds is not None:
+        raw = dict(before.raw)
+        raw.pop("embeds", None)
+        if embeds:
+            raw["embeds"] = embeds
+        changes["raw"] = raw
+    return before.model_copy(update=changes)
+
+
 def message_edited_event(payload: RawMessageUpdateEvent, community_id: str) -> MessageEdited | None:
     """The event for a MESSAGE_UPDATE, or None when it is not an edit by the author.
 
@@ -491,10 +524,10 @@ def message_edited_event(payload: RawMessageUpdateEvent, community_id: str) -> M
     poll's votes change; those carry no ``edited_timestamp`` and change nothing the
     author wrote, so they publish nothing.
 
-    The update may be partial (only the changed fields); discord.py still parses
-    one that has ``content``. When it carries the author it is the whole message,
-    sent along in ``message``; when it does not, the whole message is rebuilt from
-    discord.py's cached copy if it has one, else the event says only what changed.
+    Discord now sends the whole message, which goes along in ``message``. An update
+    may still be partial (only the changed fields; discord.py parses one that has
+    ``type`` and ``content``): then the whole message is rebuilt from discord.py's
+    cached copy if it has one, else the event says only what changed.
 
     Args:
         payload: What discord.py hands ``on_raw_message_edit``.
@@ -518,33 +551,28 @@ def message_edited_event(payload: RawMessageUpdateEvent, community_id: str) -> M
     attachments: list[Attachment] | None = None
     mentions: list[Mention] | None = None
     raw: dict[str, Any] = {}
-    if "author" in data:
+    if data.keys() >= _FULL_MESSAGE_FIELDS:
         whole = normalize_message(updated, community_id)
         text, attachments, mentions = whole.text, whole.attachments, whole.mentions
     else:
+        # Only the fields present changed; discord.py filled the others with defaults.
         text = data.get("content")
         if "attachments" in data:
             attachments, _ = _attachments(updated.attachments)
         if "mentions" in data:
             mentions, _ = _mentions(updated.mentions, community_id)
         embeds = [embed.to_dict() for embed in updated.embeds] if "embeds" in data else None
-        raw = _compact(
-            {
-                "embeds": embeds,
-                "flags": data.get("flags"),
-                "pinned": data.get("pinned"),
-            }
-        )
+        raw = _compact({"embeds": embeds, "flags": data.get("flags"), "pinned": data.get("pinned")})
         if payload.cached_message is not None:
-            changes: dict[str, Any] = {"edited_at": edited_at}
-            if text is not None:
-                changes["text"] = text
-            if attachments is not None:
-                changes["attachments"] = attachments
-            if mentions is not None:
-                changes["mentions"] = mentions
-            before = normalize_message(payload.cached_message, community_id)
-            whole = before.model_copy(update=changes)
+            whole = _apply_edit(
+                normalize_message(payload.cached_message, community_id),
+                data,
+                edited_at=edited_at,
+                text=text,
+                attachments=attachments,
+                mentions=mentions,
+                embeds=embeds,
+            )
     if thread is not None:
         raw["thread"] = thread.model_dump(exclude_none=True)
     return MessageEdited(
@@ -723,13 +751,19 @@ class GatewayStats:
 class DiscordGatewayClient(discord.Client):
     """A discord.py client that publishes one community's guild events to a sink.
 
+    Events are converted in :meth:`dispatch`, the moment discord.py has parsed the
+    payload, not in ``on_*`` handlers: discord.py runs handlers later, in tasks of
+    their own, and by then a later MESSAGE_UPDATE may already have changed the
+    cached ``Message`` a handler was given. Converting at dispatch also queues the
+    events in exactly the order the gateway sent them.
+
     Args:
         sink: Where events go; ``send`` returns once the broker has them.
         community_id: The Pépite community every event is filed under.
         guild_ids: The guilds to listen to; None for every guild the bot is in.
         retry: How failed sends are retried.
-        max_batch: Most queued events sent (and acknowledged) together.
-        queue_size: Most batches waiting to be sent before handlers wait too.
+        max_batch: Most events sent (and acknowledged) together.
+        backlog_warning: Queued events above which each new batch logs a warning.
         drain_timeout_s: How long :meth:`close` waits for queued events to be sent.
     """
 
@@ -741,7 +775,7 @@ class DiscordGatewayClient(discord.Client):
         guild_ids: Collection[int] | None = None,
         retry: RetryPolicy | None = None,
         max_batch: int = 500,
-        queue_size: int = 10_000,
+        backlog_warning: int = 10_000,
         drain_timeout_s: float = 10.0,
     ) -> None:
         validate_community_id(community_id)
@@ -754,9 +788,21 @@ class DiscordGatewayClient(discord.Client):
         self._guild_ids = frozenset(guild_ids) if guild_ids is not None else None
         self._retry = retry or RetryPolicy()
         self._max_batch = max_batch
+        self._backlog_warning = backlog_warning
         self._drain_timeout_s = drain_timeout_s
-        self._queue: asyncio.Queue[Sequence[ImportedEvent]] = asyncio.Queue(maxsize=queue_size)
+        # Unbounded: dispatch cannot wait. The backlog only grows while the broker is
+        # down, and the retry policy bounds how long that is waited out.
+        self._queue: asyncio.Queue[Sequence[ImportedEvent]] = asyncio.Queue()
+        self._queued = 0
         self._publisher: asyncio.Task[None] | None = None
+        self._converters: dict[str, Callable[..., Sequence[ImportedEvent]]] = {
+            "message": self._on_message,
+            "raw_message_edit": self._on_raw_message_edit,
+            "raw_message_delete": self._on_raw_message_delete,
+            "raw_bulk_message_delete": self._on_raw_message_delete,
+            "member_join": self._on_member_join,
+            "raw_member_remove": self._on_raw_member_remove,
+        }
 
     # Lifecycle
 
@@ -784,7 +830,7 @@ class DiscordGatewayClient(discord.Client):
         except TimeoutError:
             logger.error(
                 "discord events still queued at shutdown were not published",
-                extra={"batches": self._queue.qsize(), **vars(self.stats)},
+                extra={"queued": self._queued, **vars(self.stats)},
             )
         finally:
             publisher.cancel()
@@ -792,74 +838,87 @@ class DiscordGatewayClient(discord.Client):
 
     # Gateway events
 
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        """Convert and queue the events Pépite files, then let discord.py dispatch as usual."""
+        converter = self._converters.get(event)
+        if converter is not None:
+            try:
+                events = converter(*args)
+            except Exception:
+                # Raising here would break discord.py's gateway loop for one bad payload.
+                self.stats.unconvertible += 1
+                logger.exception(
+                    "discord event could not be converted",
+                    extra={"event": event, **vars(self.stats)},
+                )
+            else:
+                self._enqueue(events)
+        super().dispatch(event, *args, **kwargs)
+
     def _wanted(self, guild_id: int | None) -> bool:
         if guild_id is None:
             return False  # a direct message
         return self._guild_ids is None or guild_id in self._guild_ids
 
+    def _on_message(self, message: discord.Message) -> Sequence[ImportedEvent]:
+        """MESSAGE_CREATE: a new message, or a member's "joined" notice."""
+        if not self._wanted(message.guild.id if message.guild is not None else None):
+            return ()
+        return (message_event(message, self.community_id),)
+
+    def _on_raw_message_edit(self, payload: RawMessageUpdateEvent) -> Sequence[ImportedEvent]:
+        """MESSAGE_UPDATE, whether or not discord.py had the message cached."""
+        if not self._wanted(payload.guild_id):
+            return ()
+        event = message_edited_event(payload, self.community_id)
+        return (event,) if event is not None else ()
+
+    def _on_raw_message_delete(
+        self, payload: RawMessageDeleteEvent | RawBulkMessageDeleteEvent
+    ) -> Sequence[ImportedEvent]:
+        """MESSAGE_DELETE and MESSAGE_DELETE_BULK (a moderator's purge)."""
+        if not self._wanted(payload.guild_id):
+            return ()
+        guild = self.get_guild(payload.guild_id) if payload.guild_id is not None else None
+        return message_deleted_events(payload, guild, self.community_id)
+
+    def _on_member_join(self, member: discord.Member) -> Sequence[ImportedEvent]:
+        """GUILD_MEMBER_ADD."""
+        if not self._wanted(member.guild.id):
+            return ()
+        return (member_joined_event(member, self.community_id),)
+
+    def _on_raw_member_remove(self, payload: RawMemberRemoveEvent) -> Sequence[ImportedEvent]:
+        """GUILD_MEMBER_REMOVE, whether or not discord.py had the member cached."""
+        if not self._wanted(payload.guild_id):
+            return ()
+        return (member_left_event(payload, self.community_id),)
+
     async def on_ready(self) -> None:
         """Log what the bot listens to; several guilds would share one community."""
-        guilds = [guild for guild in self.guilds if self._wanted(guild.id)]
+        guilds = [str(guild.id) for guild in self.guilds if self._wanted(guild.id)]
         logger.info(
-            "discord gateway ready",
-            extra={"guilds": [str(guild.id) for guild in guilds], "community": self.community_id},
+            "discord gateway ready", extra={"guilds": guilds, "community": self.community_id}
         )
         if len(guilds) > 1:
             logger.warning(
                 "the bot is in several guilds; all are filed under one community",
-                extra={"guilds": [str(guild.id) for guild in guilds]},
+                extra={"guilds": guilds, "community": self.community_id},
             )
-
-    async def on_message(self, message: discord.Message) -> None:
-        """MESSAGE_CREATE: a new message, or a member's "joined" notice."""
-        if self._wanted(message.guild.id if message.guild is not None else None):
-            await self._enqueue([message_event(message, self.community_id)])
-
-    async def on_raw_message_edit(self, payload: RawMessageUpdateEvent) -> None:
-        """MESSAGE_UPDATE, whether or not discord.py had the message cached."""
-        if self._wanted(payload.guild_id):
-            event = message_edited_event(payload, self.community_id)
-            if event is not None:
-                await self._enqueue([event])
-
-    async def on_raw_message_delete(self, payload: RawMessageDeleteEvent) -> None:
-        """MESSAGE_DELETE, whether or not discord.py had the message cached."""
-        await self._deleted(payload)
-
-    async def on_raw_bulk_message_delete(self, payload: RawBulkMessageDeleteEvent) -> None:
-        """MESSAGE_DELETE_BULK: a moderator purged messages."""
-        await self._deleted(payload)
-
-    async def _deleted(self, payload: RawMessageDeleteEvent | RawBulkMessageDeleteEvent) -> None:
-        if self._wanted(payload.guild_id):
-            guild = self.get_guild(payload.guild_id) if payload.guild_id is not None else None
-            await self._enqueue(message_deleted_events(payload, guild, self.community_id))
-
-    async def on_member_join(self, member: discord.Member) -> None:
-        """GUILD_MEMBER_ADD."""
-        if self._wanted(member.guild.id):
-            await self._enqueue([member_joined_event(member, self.community_id)])
-
-    async def on_raw_member_remove(self, payload: RawMemberRemoveEvent) -> None:
-        """GUILD_MEMBER_REMOVE, whether or not discord.py had the member cached."""
-        if self._wanted(payload.guild_id):
-            await self._enqueue([member_left_event(payload, self.community_id)])
-
-    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
-        """A handler raised: only conversion can, on a payload this code does not expect."""
-        self.stats.unconvertible += 1
-        logger.exception(
-            "discord event could not be converted",
-            extra={"handler": event_method, **vars(self.stats)},
-        )
 
     # Publishing
 
-    async def _enqueue(self, events: Sequence[ImportedEvent]) -> None:
-        if events:
-            self.stats.received += len(events)
-            # Waits when the broker has been down long enough to fill the queue.
-            await self._queue.put(events)
+    def _enqueue(self, events: Sequence[ImportedEvent]) -> None:
+        if not events:
+            return
+        self.stats.received += len(events)
+        self._queued += len(events)
+        self._queue.put_nowait(events)
+        if self._queued > self._backlog_warning:
+            logger.warning(
+                "discord events are piling up: the broker is not taking them",
+                extra={"queued": self._queued},
+            )
 
     async def _publish_loop(self) -> None:
         while True:
@@ -871,6 +930,7 @@ class DiscordGatewayClient(discord.Client):
             try:
                 await self._send(batch)
             finally:
+                self._queued -= len(batch)
                 for _ in range(taken):
                     self._queue.task_done()
 
