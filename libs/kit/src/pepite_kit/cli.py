@@ -30,8 +30,12 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
-        command: Callable[..., Any] = entry_point.load()
-        app.command(name=entry_point.name)(command)
+        command: Callable[..., Any] | typer.Typer = entry_point.load()
+        if isinstance(command, typer.Typer):
+            # A group of subcommands, e.g. ``pepite members link``.
+            app.add_typer(command, name=entry_point.name)
+        else:
+            app.command(name=entry_point.name)(command)
     return app
 
 

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
-from pepite_api.routes import communities, health
+from pepite_api.identities import INDEXES
+from pepite_api.routes import communities, health, people
 from pepite_api.settings import Settings
 from pepite_kit.http import MetricsMiddleware
 from pepite_kit.mongo import mongo_database
@@ -19,7 +20,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with mongo_database(settings, app_name=settings.service_name) as db:
+        async with mongo_database(settings, app_name=settings.service_name, indexes=INDEXES) as db:
             app.state.db = db
             yield
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(communities.router)
+    app.include_router(people.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     return app

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from pepite_api.identities import IdentityRepository
 from pepite_api.repository import StatusRepository
 from pepite_kit import Database
 
@@ -23,3 +24,10 @@ def get_status_repository(db: DbDep) -> StatusRepository:
 
 
 StatusRepositoryDep = Annotated[StatusRepository, Depends(get_status_repository)]
+
+
+def get_identity_repository(db: DbDep) -> IdentityRepository:
+    return IdentityRepository(db)
+
+
+IdentityRepositoryDep = Annotated[IdentityRepository, Depends(get_identity_repository)]

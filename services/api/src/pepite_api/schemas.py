@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class CommunityStatus(BaseModel):
@@ -24,3 +24,48 @@ class HealthStatus(BaseModel):
     status: str
     service: str
     checks: dict[str, str]
+
+
+class Identity(BaseModel):
+    """One platform identity of a member, as the classifier stored it."""
+
+    member_id: str
+    platform: str
+    native_id: str
+    name: str | None = None
+    display_name: str | None = None
+    is_bot: bool = False
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+
+
+class Person(BaseModel):
+    """One human behind several platform identities of a community."""
+
+    person_id: str
+    community_id: str
+    display_name: str | None
+    identities: list[Identity]
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberProfile(BaseModel):
+    """A platform identity, and the person it is linked to, if any."""
+
+    identity: Identity
+    person: Person | None
+
+
+class LinkRequest(BaseModel):
+    """Identities to link as one person (they may already belong to people: these merge)."""
+
+    member_ids: list[str] = Field(min_length=2, max_length=50)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class LinkSuggestion(BaseModel):
+    """Identities on different platforms that look like one person (same name)."""
+
+    key: str
+    identities: list[Identity]
