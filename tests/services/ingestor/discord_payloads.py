@@ -532,6 +532,52 @@ def bot_message(message_id: str, content: str) -> dict[str, Any]:
     )
 
 
+def poll_message(message_id: str) -> dict[str, Any]:
+    """MESSAGE_CREATE of a poll, with the votes so far."""
+    return message_create(
+        message_id,
+        "",
+        poll={
+            "question": {"text": "Quelle version utilisez-vous ?"},
+            "answers": [
+                {"answer_id": 1, "poll_media": {"text": "22.04 LTS"}},
+                {"answer_id": 2, "poll_media": {"text": "24.04 LTS", "emoji": {"name": "🐧"}}},
+            ],
+            "expiry": "2024-04-19T12:00:00.000000+00:00",
+            "allow_multiselect": False,
+            "layout_type": 1,
+            "results": {
+                "is_finalized": False,
+                "answer_counts": [
+                    {"id": 1, "count": 4, "me_voted": False},
+                    {"id": 2, "count": 9, "me_voted": False},
+                ],
+            },
+        },
+    )
+
+
+def command_reply(message_id: str, invoker: dict[str, Any], content: str) -> dict[str, Any]:
+    """MESSAGE_CREATE of a bot's answer to a member's slash command."""
+    return message_create(
+        message_id,
+        content,
+        author=HELPER_BOT,
+        member=HELPER_MEMBER,
+        kind=20,
+        application_id=HELPER_BOT_ID,
+        webhook_id=HELPER_BOT_ID,
+        interaction_metadata={
+            "id": snowflake(timestamp_of(message_id), 9),
+            "type": 2,
+            "user": dict(invoker),
+            "authorizing_integration_owners": {"0": GUILD_ID},
+            "name": "docs",
+            "command_type": 1,
+        },
+    )
+
+
 def message_update(message: dict[str, Any], content: str, edited_at: str) -> dict[str, Any]:
     """A full MESSAGE_UPDATE: the whole message after its author edited it."""
     data = dict(message)

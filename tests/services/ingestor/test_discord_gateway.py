@@ -312,6 +312,34 @@ async def test_a_bot_message_keeps_its_application_and_components(gateway: Gatew
     roundtrip(event)
 
 
+async def test_a_poll_keeps_its_question_answers_and_votes(gateway: Gateway) -> None:
+    event = await gateway.one("MESSAGE_CREATE", gw.poll_message(message_id()))
+
+    assert isinstance(event, MessageIngested)
+    assert event.payload.raw["poll"] == {
+        "question": "Quelle version utilisez-vous ?",
+        "answers": [{"text": "22.04 LTS", "votes": 4}, {"text": "24.04 LTS", "votes": 9}],
+        "expiry": "2024-04-19T12:00:00+00:00",
+    }
+    roundtrip(event)
+
+
+async def test_a_command_answer_says_who_ran_the_command(gateway: Gateway) -> None:
+    data = gw.command_reply(message_id(), gw.BOB, "Voici la documentation")
+    event = await gateway.one("MESSAGE_CREATE", data)
+
+    assert isinstance(event, MessageIngested)
+    assert event.payload.type is MessageType.SYSTEM
+    raw = event.payload.raw
+    assert raw["type"] == "chat_input_command"
+    assert raw["webhook_id"] == gw.HELPER_BOT_ID
+    assert raw["interaction_metadata"] == {
+        "id": gw.snowflake(AT, 9),
+        "type": "application_command",
+        "user_id": gw.BOB_ID,
+    }
+
+
 LONG_TEXT = (
     "مرحبا بالجميع، هذا اختبار للنص من اليمين إلى اليسار. "
     "שלום לכולם! "

@@ -25,10 +25,10 @@ Publishing and its failures: discord.py runs each event handler in a task of its
 own and, should a handler raise, only calls :meth:`discord.Client.on_error`, which
 logs; an exception cannot reach the service runner from there. And the gateway does
 not replay events once a session is lost, so crashing the service would not bring
-an event back either. Handlers therefore only convert and queue; one publishing
-task sends the queue in order (a message's creation, edits and deletion stay in
-order), retries a failed send with exponential backoff, and after the last attempt
-logs the dropped event ids at error level and counts them in
+an event back either. So events are converted and queued as discord.py parses them,
+and one publishing task sends the queue in order (a message's creation, edits and
+deletion stay in order), retries a failed send with exponential backoff, and after
+the last attempt logs the dropped event ids at error level and counts them in
 :class:`GatewayStats`, so an operator can backfill that span from an export, which
 yields the very same event ids.
 """
@@ -537,13 +537,10 @@ def message_edited_event(payload: RawMessageUpdateEvent, community_id: str) -> M
         The ``message.edited`` event, or None.
     """
     data: dict[str, Any] = dict(payload.data)
-    edited = data.get("edited_timestamp")
-    if not edited:
-        return None
-    edited_at = _utc(datetime.fromisoformat(edited))
     updated = payload.message
-    if updated.type is discord.MessageType.new_member:
+    if updated.edited_at is None or updated.type is discord.MessageType.new_member:
         return None
+    edited_at = _utc(updated.edited_at)
     sid = _stable(community_id, payload.message_id)
     channel, thread = channel_refs(updated.channel)
     whole: NormalizedMessage | None = None
