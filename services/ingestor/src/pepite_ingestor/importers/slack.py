@@ -1,23 +1,1257 @@
-"""Stream a Slack export as Pépite events."""
+"""Read Slack workspace exports, and convert Slack message objects, as Pépite events.
+
+A Slack export (workspace settings, "Import/Export Data") is a zip, often
+unzipped by hand before it reaches us::
+
+    users.json          every member: id, name, profile (display name, avatar...)
+    channels.json       public channels: id, name, topic, purpose, members...
+    groups.json         private channels (optional), same shape
+    mpims.json          group direct messages (optional), same shape
+    dms.json            direct messages (optional): id and members, no name
+    integration_logs.json, canvases.json...   (optional, not messages: ignored)
+    general/            one folder per conversation, named after it (a DM: its id)
+        2024-01-15.json     one JSON array of message objects per day (UTC)
+
+Both the zip and the folder are read in place: the small metadata files are
+loaded whole, then day files are read one at a time, so memory stays flat
+whatever the size of the export. A zip's members are read without extracting.
+
+:class:`SlackConverter` turns one Slack message object into an event. The
+Events API endpoint (:mod:`pepite_ingestor.live.slack_events`) uses it too, so a
+message imported from an export and the same message received live become the
+same event, with the same stable id.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import os
+import re
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
-from pepite_ingestor.importers.common import ImportedEvent
-from pepite_ingestor.importers.errors import UnknownFormatError
+from pydantic import ValidationError
 
-__all__ = ["iter_slack_export", "sniff_slack"]
+from pepite_contracts import (
+    ChannelRef,
+    Member,
+    MemberJoined,
+    MemberLeft,
+    Mention,
+    MessageDeleted,
+    MessageEdited,
+    MessageIngested,
+    MessageType,
+    Platform,
+)
+from pepite_ingestor.importers.common import ImportedEvent, fast_event_id, validate_community_id
+from pepite_ingestor.importers.errors import ExportFormatError
+
+__all__ = [
+    "SlackConverter",
+    "SlackShapeError",
+    "iter_slack_export",
+    "parse_slack_ts",
+    "slack_channel",
+    "sniff_slack",
+]
+
+_PLATFORM = Platform.SLACK.value
+
+#: Same ids as ``deterministic_event_id``, computed faster (see ``fast_event_id``).
+_event_id = fast_event_id
+
+#: Metadata files that list conversations, and the field their folders are named after.
+_CONVERSATION_FILES = (
+    ("channels.json", "name"),
+    ("groups.json", "name"),
+    ("mpims.json", "name"),
+    ("dms.json", "id"),
+)
+_USERS_FILE = "users.json"
+_METADATA_FILES = frozenset({_USERS_FILE, *(name for name, _ in _CONVERSATION_FILES)})
+
+_DAY_FILE = re.compile(r"\d{4}-\d{2}-\d{2}\.json")
+#: ``<@U123>`` or ``<@U123|name>``: how Slack writes a member mention in ``text``.
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|([^>]*))?>")
+
+#: Subtypes that carry what someone wrote (rather than a notice Slack wrote for them).
+_CONTENT_SUBTYPES = frozenset(
+    {
+        "bot_message",
+        "me_message",
+        "file_share",
+        "thread_broadcast",
+        "reply_broadcast",
+        "slackbot_response",
+        "file_comment",
+        "file_mention",
+        "huddle_thread",
+    }
+)
+_JOIN_SUBTYPES = frozenset({"channel_join", "group_join"})
+_LEAVE_SUBTYPES = frozenset({"channel_leave", "group_leave"})
+#: A deleted thread parent: Slack keeps a placeholder so the replies still hang off something.
+_TOMBSTONE = "tombstone"
+_CHANGED = "message_changed"
+_DELETED = "message_deleted"
+#: Sent live when a thread gets a reply; the reply itself arrives as its own message event.
+_REPLIED = "message_replied"
+_NOTICE_TYPES = {"pinned_item": MessageType.PINNED_NOTICE}
+
+#: Who Slack's own notices are attributed to when a message names no author.
+SLACKBOT_ID = "USLACKBOT"
+
+# Source fields the contracts model; anything else with a value goes to ``raw``.
+# ``channel`` and ``event_ts`` only exist in live events (the channel is in ChannelRef,
+# ``event_ts`` repeats ``ts``).
+_MESSAGE_FIELDS = frozenset(
+    {
+        "type",
+        "ts",
+        "user",
+        "text",
+        "thread_ts",
+        "edited",
+        "reactions",
+        "files",
+        "pinned_to",
+        "user_profile",
+        "bot_profile",
+        "channel",
+        "event_ts",
+    }
+)
+_TOMBSTONE_FIELDS = frozenset({"type", "ts", "user", "text", "channel", "event_ts"})
+_CHANGE_FIELDS = frozenset(
+    {"type", "ts", "channel", "event_ts", "message", "previous_message", "hidden", "deleted_ts"}
+)
+_REACTION_FIELDS = frozenset({"name", "count"})
+_FILE_FIELDS = frozenset({"id", "url_private", "name", "size", "mimetype"})
+#: Stands for "no such field" where ``None`` is a value.
+_UNSET: Any = object()
+
+# Bounds the caches of authors not in users.json (bots, other workspaces, live events),
+# so memory stays flat whatever the export holds.
+_CACHE_SIZE = 4096
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def sniff_slack(path: Path, head: bytes) -> bool:
-    """Recognise a Slack export."""
-    del path, head
-    return False
+class SlackShapeError(ValueError):
+    """A Slack object lacks a required field or has one of the wrong shape.
+
+    Attributes:
+        field: The field at fault, dotted (``"edited.ts"``, ``"reactions[0].name"``).
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        """Build the error.
+
+        Args:
+            field: The field at fault.
+            problem: What is wrong with it, completing "field 'x' ...".
+        """
+        super().__init__(f"field '{field}' {problem}")
+        self.field = field
+
+
+def parse_slack_ts(value: Any, field: str = "ts") -> datetime:
+    """Turn a Slack timestamp (``"1700000000.000100"``: epoch seconds) into a UTC datetime.
+
+    Slack's ``ts`` carries microseconds in its decimals; they are kept exactly
+    (a float would round some of them).
+
+    Args:
+        value: The timestamp as the source gave it (a string; numbers are accepted).
+        field: The field it came from, for the error.
+
+    Returns:
+        An aware UTC datetime.
+
+    Raises:
+        SlackShapeError: the value is not a Slack timestamp.
+    """
+    if isinstance(value, str) and value.isascii():
+        seconds, _, fraction = value.partition(".")
+        if seconds.isdigit() and (fraction.isdigit() or not fraction) and len(fraction) <= 6:
+            micros = int(fraction.ljust(6, "0")) if fraction else 0
+            return _EPOCH + timedelta(seconds=int(seconds), microseconds=micros)
+    elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return _EPOCH + timedelta(seconds=value)
+    raise SlackShapeError(field, f"is not a Slack timestamp like '1700000000.000100': {value!r}")
+
+
+def _ts_text(value: Any, field: str) -> str:
+    """A timestamp as the string Slack uses in ids; numbers from other tools are accepted."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.6f}"
+    raise SlackShapeError(field, "must be a Slack timestamp string like '1700000000.000100'")
+
+
+def _extras(source: Mapping[str, Any], modeled: frozenset[str]) -> dict[str, Any]:
+    """The fields of ``source`` the contracts do not model and that carry a value.
+
+    Empty values (``None``, ``False``, ``0``, ``""``, ``[]``, ``{}``) say nothing
+    and are dropped to keep events small; everything else is kept as-is.
+    """
+    extra: dict[str, Any] = {}
+    for key in source.keys() - modeled:
+        value = source[key]
+        if value:
+            extra[key] = value
+    return extra
+
+
+def _required_ts(message: Mapping[str, Any]) -> str:
+    ts = message.get("ts")
+    if ts is None:
+        raise SlackShapeError("ts", "is missing (every Slack message has one)")
+    return _ts_text(ts, "ts")
+
+
+def _edited(message: Mapping[str, Any], author: Member, raw: dict[str, Any]) -> datetime | None:
+    """When the message was last edited; who edited it goes to ``raw`` if not its author."""
+    edited = message.get("edited")
+    if not edited:
+        return None
+    if not isinstance(edited, dict):
+        raise SlackShapeError("edited", "must be an object with 'user' and 'ts'")
+    edited_at = parse_slack_ts(edited.get("ts"), "edited.ts")
+    extra = {
+        key: value
+        for key, value in edited.items()
+        if value and key != "ts" and not (key == "user" and value == author.native_id)
+    }
+    if extra:
+        raw["edited"] = extra
+    return edited_at
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def slack_channel(
+    conversation: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]] | None = None
+) -> ChannelRef:
+    """The ChannelRef of a conversation as ``channels.json`` (and its siblings) describe it.
+
+    Direct messages have no name; they are named after their members
+    (``dm-alice-bob``), like Slack names group DMs.
+
+    Args:
+        conversation: One item of channels.json, groups.json, mpims.json or dms.json.
+        users: Members by id, to name direct messages.
+
+    Returns:
+        The channel reference messages of this conversation carry.
+
+    Raises:
+        SlackShapeError: the conversation has no id.
+    """
+    channel_id = conversation.get("id")
+    if not isinstance(channel_id, str) or not channel_id:
+        raise SlackShapeError("id", "must be a non-empty string")
+    name = _optional_str(conversation.get("name"))
+    if name is None:
+        handles = []
+        for member_id in conversation.get("members") or ():
+            user = (users or {}).get(member_id) if isinstance(member_id, str) else None
+            handles.append(str((user or {}).get("name") or member_id))
+        name = "dm-" + "-".join(handles) if handles else channel_id
+    topic = conversation.get("topic")
+    topic_text = _optional_str(topic.get("value")) if isinstance(topic, dict) else None
+    return ChannelRef(id=channel_id, name=name, topic=topic_text)
+
+
+class SlackConverter:
+    """Turns Slack message objects (exported or live) of one community into events.
+
+    Authors are looked up in the workspace's users (users.json, or what the live
+    endpoint learnt from ``team_join``); an author missing there is built from
+    the ``user_profile`` or ``bot_profile`` the message embeds, else from its id.
+    Members are cached: a repeat author costs a dict lookup, not a validation.
+    """
+
+    def __init__(
+        self, community_id: str, users: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> None:
+        """Build a converter.
+
+        Args:
+            community_id: The Pépite community the messages belong to.
+            users: Workspace members by Slack user id, as in users.json.
+
+        Raises:
+            ValueError: ``community_id`` is not a valid community id.
+        """
+        validate_community_id(community_id)
+        self.community_id = community_id
+        self._prefix = f"{_PLATFORM}:{community_id}:"
+        self._users: dict[str, Mapping[str, Any]] = dict(users or {})
+        self._members: dict[tuple[str, bool], Member] = {}
+        self._profiled: dict[tuple[Any, ...], Member] = {}
+        # Keyed by author id: the profile object last seen, and what of it goes to ``raw``.
+        self._extras_cache: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+        self._special: dict[str, Callable[[Mapping[str, Any], ChannelRef], ImportedEvent | None]]
+        self._special = {
+            _TOMBSTONE: self._tombstone,
+            _CHANGED: self._changed,
+            _DELETED: self._deleted,
+            _REPLIED: lambda message, channel: None,
+        }
+
+    # -- members --------------------------------------------------------------
+
+    def stable(self, native_id: str) -> str:
+        """The stable id of a Slack object of this community.
+
+        Args:
+            native_id: Its Slack id (``<channel>:<ts>`` for a message).
+
+        Returns:
+            ``slack:<community>:<native_id>``.
+        """
+        return self._prefix + native_id
+
+    def remember_user(self, user: Mapping[str, Any]) -> None:
+        """Learn (or update) a workspace member, as ``team_join`` and ``user_change`` send it.
+
+        Args:
+            user: A user object shaped like an item of users.json.
+        """
+        user_id = user.get("id")
+        if not isinstance(user_id, str) or not user_id:
+            return
+        if user_id not in self._users and len(self._users) >= 16 * _CACHE_SIZE:
+            # A live process runs for months; forgetting names costs names, not data.
+            self._users.clear()
+        self._users[user_id] = user
+        self._members.pop((user_id, False), None)
+        self._members.pop((user_id, True), None)
+
+    def member(self, user: Mapping[str, Any], *, is_bot: bool = False) -> Member:
+        """A workspace member (an item of users.json) as a contract Member.
+
+        Args:
+            user: The user object.
+            is_bot: Force ``is_bot`` (the message was posted by an app as this user).
+
+        Returns:
+            The member.
+
+        Raises:
+            SlackShapeError: the user has no id or no name of the right type.
+        """
+        user_id = user.get("id")
+        if not isinstance(user_id, str) or not user_id:
+            raise SlackShapeError("user.id", "must be a non-empty string")
+        profile = user.get("profile")
+        if not isinstance(profile, dict):
+            profile = {}
+        name = user.get("name")
+        display = (
+            _optional_str(profile.get("display_name"))
+            or _optional_str(profile.get("real_name"))
+            or _optional_str(user.get("real_name"))
+        )
+        if not isinstance(name, str) or not name:
+            name = display or user_id
+        return Member(
+            id=self._prefix + user_id,
+            native_id=user_id,
+            name=name,
+            display_name=display,
+            is_bot=is_bot or bool(user.get("is_bot")) or user_id == SLACKBOT_ID,
+            avatar_url=_optional_str(profile.get("image_72")),
+        )
+
+    def _known_member(self, user_id: str, is_bot: bool) -> Member | None:
+        key = (user_id, is_bot)
+        member = self._members.get(key)
+        if member is None:
+            user = self._users.get(user_id)
+            if user is None:
+                return None
+            member = self._members[key] = self.member(user, is_bot=is_bot)
+        return member
+
+    def _profiled_member(self, author_id: str, profile: Any, is_bot: bool) -> Member:
+        """An author missing from the users, built from the profile the message embeds."""
+        if not isinstance(profile, dict):
+            profile = {}
+        icons = profile.get("icons")
+        avatar = profile.get("image_72") or (
+            icons.get("image_72") or icons.get("image_48") if isinstance(icons, dict) else None
+        )
+        name = _optional_str(profile.get("name"))
+        display = _optional_str(profile.get("display_name")) or _optional_str(
+            profile.get("real_name")
+        )
+        key = (author_id, name, display, avatar, is_bot)
+        member = self._profiled.get(key)
+        if member is None:
+            if len(self._profiled) >= _CACHE_SIZE:
+                self._profiled.clear()
+            member = self._profiled[key] = Member(
+                id=self._prefix + author_id,
+                native_id=author_id,
+                name=name or display or author_id,
+                display_name=display,
+                is_bot=is_bot,
+                avatar_url=_optional_str(avatar),
+            )
+        return member
+
+    def author(self, message: Mapping[str, Any]) -> Member:
+        """The author of a message object.
+
+        Apps post either as a bot user (``user`` and ``bot_id``) or as a bare bot
+        (``subtype: bot_message``, ``bot_id`` and ``username``, no ``user``); both
+        are ``is_bot``. A notice with no author at all is Slack's own: Slackbot.
+
+        Args:
+            message: The message object.
+
+        Returns:
+            The author.
+
+        Raises:
+            SlackShapeError: ``user`` or ``bot_id`` is not a string.
+        """
+        user_id = message.get("user")
+        bot_id = message.get("bot_id")
+        is_bot = bot_id is not None or message.get("subtype") == "bot_message"
+        if user_id is None:
+            if bot_id is None:
+                user_id = SLACKBOT_ID
+            elif not isinstance(bot_id, str) or not bot_id:
+                raise SlackShapeError("bot_id", "must be a non-empty string")
+            else:
+                profile = message.get("bot_profile") or {}
+                if isinstance(profile, dict) and message.get("username"):
+                    # A bare bot posts under the name it chose for this message.
+                    profile = {**profile, "name": message["username"], "icons": None}
+                    icons = message.get("icons")
+                    if isinstance(icons, dict):
+                        profile["icons"] = icons
+                return self._profiled_member(bot_id, profile, True)
+        elif not isinstance(user_id, str) or not user_id:
+            raise SlackShapeError("user", "must be a non-empty string")
+        member = self._known_member(user_id, is_bot)
+        if member is not None:
+            return member
+        profile = message.get("user_profile") or message.get("bot_profile")
+        return self._profiled_member(user_id, profile, is_bot or user_id == SLACKBOT_ID)
+
+    def _profile_extras(self, field: str, profile: Any, member: Member) -> dict[str, Any] | None:
+        """What an embedded profile says beyond the Member; cached, profiles repeat."""
+        if not isinstance(profile, dict):
+            return {"value": profile} if profile else None
+        key = (member.native_id, field)
+        cached = self._extras_cache.get(key)
+        if cached is not None and cached[0] == profile:
+            return cached[1]
+        mapped = {
+            "name": member.name,
+            "real_name": member.display_name,
+            "display_name": member.display_name,
+            "image_72": member.avatar_url,
+        }
+        extra = {
+            name: value
+            for name, value in profile.items()
+            if value and value != mapped.get(name, _UNSET)
+        }
+        if len(self._extras_cache) >= _CACHE_SIZE:
+            self._extras_cache.clear()
+        self._extras_cache[key] = (profile, extra)
+        return extra
+
+    # -- messages -------------------------------------------------------------
+
+    def convert(self, message: Mapping[str, Any], channel: ChannelRef) -> ImportedEvent | None:
+        """Turn one Slack message object into an event.
+
+        - a message, a thread parent or reply, a bot post, a file share... becomes
+          :class:`MessageIngested` (Slack's notices, e.g. a topic change, with
+          type ``SYSTEM``; an unknown subtype too, its subtype kept in ``raw``);
+        - ``channel_join`` / ``channel_leave`` become :class:`MemberJoined` /
+          :class:`MemberLeft`;
+        - ``tombstone`` (a deleted thread parent) and ``message_deleted`` become
+          :class:`MessageDeleted`;
+        - ``message_changed`` becomes :class:`MessageEdited`, with the whole new message;
+        - ``message_replied`` (a live notification that a thread got a reply, which
+          arrives as its own event) gives nothing: None.
+
+        Args:
+            message: The message object, as in an export day file or an Events API event.
+            channel: The conversation it was posted in.
+
+        Returns:
+            The event, or None for a notification that says nothing new.
+
+        Raises:
+            SlackShapeError: a required field is missing or has the wrong shape.
+            pydantic.ValidationError: a value does not fit the contracts.
+            KeyError, TypeError, AttributeError: the object has an unexpected shape
+                (:func:`diagnose_message` names the field).
+        """
+        subtype = message.get("subtype")
+        if subtype is None or subtype in _CONTENT_SUBTYPES:
+            return self._ingested(message, channel)
+        if subtype in _JOIN_SUBTYPES or subtype in _LEAVE_SUBTYPES:
+            return self._membership(message, channel, joined=subtype in _JOIN_SUBTYPES)
+        special = self._special.get(subtype)
+        if special is not None:
+            return special(message, channel)
+        return self._ingested(message, channel)
+
+    def _ingested(self, message: Mapping[str, Any], channel: ChannelRef) -> MessageIngested:
+        payload, edited_at = self.message_payload(message, channel)
+        return MessageIngested.model_validate(
+            {
+                "event_id": _event_id(
+                    "message.ingested", payload["id"], edited_at.isoformat() if edited_at else ""
+                ),
+                "occurred_at": payload["created_at"],
+                "community_id": self.community_id,
+                "payload": payload,
+            }
+        )
+
+    def message_payload(
+        self, message: Mapping[str, Any], channel: ChannelRef
+    ) -> tuple[dict[str, Any], datetime | None]:
+        """The NormalizedMessage fields of a message object, unvalidated (validated once,
+        with the event around them), and its edit time.
+
+        Args:
+            message: The message object.
+            channel: The conversation it was posted in.
+
+        Returns:
+            The payload dict and ``edited_at``.
+
+        Raises:
+            SlackShapeError: a required field is missing or has the wrong shape.
+        """
+        ts = _required_ts(message)
+        native_id = f"{channel.id}:{ts}"
+        member = self.author(message)
+        raw = _extras(message, _MESSAGE_FIELDS)
+        kind = message.get("type")
+        if kind is not None and kind != "message":
+            raw["type"] = kind
+        text = message.get("text")
+        if text is None:
+            text = ""
+        elif not isinstance(text, str):
+            raise SlackShapeError("text", "must be a string")
+        message_type, thread, reply_to_id = self._thread(message, channel, ts)
+        edited_at = _edited(message, member, raw)
+        pinned_to = message.get("pinned_to")
+        if pinned_to and pinned_to != [channel.id]:
+            raw["pinned_to"] = pinned_to
+        event_ts = message.get("event_ts")
+        if event_ts and event_ts != ts:
+            raw["event_ts"] = event_ts
+        for field in ("user_profile", "bot_profile"):
+            profile = message.get(field)
+            if profile:
+                extra = self._profile_extras(field, profile, member)
+                if extra:
+                    raw[field] = extra
+
+        payload: dict[str, Any] = {
+            "id": self._prefix + native_id,
+            "platform": _PLATFORM,
+            "community_id": self.community_id,
+            "native_id": native_id,
+            "channel": channel,
+            "thread": thread,
+            "reply_to_id": reply_to_id,
+            "author": member,
+            "text": text,
+            "type": message_type,
+            "created_at": parse_slack_ts(ts),
+            "edited_at": edited_at,
+            "is_pinned": bool(pinned_to),
+            "raw": raw,
+        }
+        reactions = message.get("reactions")
+        if reactions:
+            payload["reactions"] = _reactions(reactions, raw)
+        files = message.get("files")
+        if files:
+            payload["attachments"] = _attachments(files, raw)
+        if "<@" in text:
+            payload["mentions"] = self._mentions(text)
+        return payload, edited_at
+
+    def _thread(
+        self, message: Mapping[str, Any], channel: ChannelRef, ts: str
+    ) -> tuple[MessageType, dict[str, str] | None, str | None]:
+        """The message's type, thread and parent.
+
+        A thread is named after its parent message (``<channel>:<thread_ts>``);
+        the parent is the message whose ``thread_ts`` is its own ``ts``.
+        """
+        subtype = message.get("subtype")
+        if subtype is None or subtype in _CONTENT_SUBTYPES:
+            message_type = MessageType.DEFAULT
+        else:
+            message_type = _NOTICE_TYPES.get(subtype, MessageType.SYSTEM)
+        thread_ts = message.get("thread_ts")
+        if thread_ts is None:
+            return message_type, None, None
+        thread_ts = _ts_text(thread_ts, "thread_ts")
+        parent = f"{channel.id}:{thread_ts}"
+        if thread_ts == ts:
+            if message_type is MessageType.DEFAULT:
+                message_type = MessageType.THREAD_STARTER
+            return message_type, {"id": parent}, None
+        if message_type is MessageType.DEFAULT:
+            message_type = MessageType.REPLY
+        return message_type, {"id": parent}, self._prefix + parent
+
+    def _mentions(self, text: str) -> list[Mention]:
+        mentions: dict[str, Mention] = {}
+        for match in _MENTION.finditer(text):
+            user_id = match.group(1)
+            if user_id in mentions:
+                continue
+            member = self._known_member(user_id, False)
+            name = member.name if member is not None else (match.group(2) or user_id)
+            mentions[user_id] = Mention(member_id=self._prefix + user_id, name=name)
+        return list(mentions.values())
+
+    def _membership(
+        self, message: Mapping[str, Any], channel: ChannelRef, *, joined: bool
+    ) -> MemberJoined | MemberLeft:
+        """A join or leave notice as a membership change; the notice is its source."""
+        ts = _required_ts(message)
+        sid = f"{self._prefix}{channel.id}:{ts}"
+        at = parse_slack_ts(ts)
+        event_type = "member.joined" if joined else "member.left"
+        data = {
+            "event_id": _event_id(event_type, sid),
+            "occurred_at": at,
+            "community_id": self.community_id,
+            "payload": {
+                "member": self.author(message),
+                "platform": _PLATFORM,
+                "community_id": self.community_id,
+                "at": at,
+                "channel": channel,
+                "source_id": sid,
+            },
+        }
+        if joined:
+            return MemberJoined.model_validate(data)
+        return MemberLeft.model_validate(data)
+
+    def membership(
+        self,
+        user: Mapping[str, Any] | str,
+        at: datetime,
+        *,
+        joined: bool,
+        channel: ChannelRef | None = None,
+        source_id: str | None = None,
+    ) -> MemberJoined | MemberLeft:
+        """A membership change not carried by a message (live ``member_joined_channel``,
+        ``member_left_channel``, ``team_join``).
+
+        Args:
+            user: The user object, or only its id.
+            at: When it happened.
+            joined: Joined (True) or left (False).
+            channel: The channel, or None for the whole workspace.
+            source_id: Stable id of the Slack record it came from, if any.
+
+        Returns:
+            The event; its id is derived from who, where and when, so a replay repeats it.
+
+        Raises:
+            SlackShapeError: the user has no id.
+        """
+        if isinstance(user, str):
+            member = self.author({"user": user})
+        else:
+            self.remember_user(user)
+            member = self.member(user)
+        event_type = "member.joined" if joined else "member.left"
+        data = {
+            "event_id": _event_id(
+                event_type, member.id, channel.id if channel else "", at.isoformat()
+            ),
+            "occurred_at": at,
+            "community_id": self.community_id,
+            "payload": {
+                "member": member,
+                "platform": _PLATFORM,
+                "community_id": self.community_id,
+                "at": at,
+                "channel": channel,
+                "source_id": source_id,
+            },
+        }
+        if joined:
+            return MemberJoined.model_validate(data)
+        return MemberLeft.model_validate(data)
+
+    def _deletion(
+        self,
+        native_ts: Any,
+        field: str,
+        deleted_at: datetime,
+        channel: ChannelRef,
+        raw: dict[str, Any],
+    ) -> MessageDeleted:
+        native_id = f"{channel.id}:{_ts_text(native_ts, field)}"
+        sid = self._prefix + native_id
+        return MessageDeleted.model_validate(
+            {
+                "event_id": _event_id("message.deleted", sid),
+                "occurred_at": deleted_at,
+                "community_id": self.community_id,
+                "payload": {
+                    "id": sid,
+                    "platform": _PLATFORM,
+                    "community_id": self.community_id,
+                    "native_id": native_id,
+                    "channel": channel,
+                    "deleted_at": deleted_at,
+                    "raw": raw,
+                },
+            }
+        )
+
+    def _tombstone(self, message: Mapping[str, Any], channel: ChannelRef) -> MessageDeleted:
+        """A deleted thread parent. Exports do not say when it was deleted: an edit time
+        is the best clue, else its own time (the deletion came later)."""
+        ts = message.get("ts")
+        if ts is None:
+            raise SlackShapeError("ts", "is missing (every Slack message has one)")
+        edited = message.get("edited")
+        when = edited.get("ts") if isinstance(edited, dict) and edited.get("ts") else ts
+        # The placeholder text and Slackbot as author say nothing; thread details stay.
+        raw = _extras(message, _TOMBSTONE_FIELDS)
+        raw.pop("edited", None)
+        return self._deletion(ts, "ts", parse_slack_ts(when, "edited.ts"), channel, raw)
+
+    def _deleted(self, message: Mapping[str, Any], channel: ChannelRef) -> MessageDeleted:
+        """Live ``message_deleted``: ``deleted_ts`` names the message, ``ts`` is when."""
+        deleted_ts = message.get("deleted_ts")
+        if deleted_ts is None:
+            inner = message.get("previous_message")
+            deleted_ts = inner.get("ts") if isinstance(inner, dict) else None
+        if deleted_ts is None:
+            raise SlackShapeError("deleted_ts", "is missing")
+        when = message.get("ts") or message.get("event_ts")
+        # ``previous_message`` holds the deleted text, which must disappear downstream.
+        raw = _extras(message, _CHANGE_FIELDS)
+        return self._deletion(deleted_ts, "deleted_ts", parse_slack_ts(when), channel, raw)
+
+    def _changed(
+        self, message: Mapping[str, Any], channel: ChannelRef
+    ) -> MessageEdited | MessageDeleted:
+        """Live ``message_changed``: ``message`` is the whole message after the change.
+
+        Slack sends it for edits and also when a thread's reply count or a link
+        preview changes; a thread parent deleted while it has replies turns into
+        a tombstone this way.
+        """
+        inner = message.get("message")
+        if not isinstance(inner, dict):
+            raise SlackShapeError("message", "must be the changed message object")
+        if inner.get("subtype") == _TOMBSTONE:
+            return self._tombstone(inner, channel)
+        payload, edited_at = self.message_payload(inner, channel)
+        change_ts = message.get("ts") or message.get("event_ts")
+        if edited_at is None:
+            edited_at = parse_slack_ts(change_ts) if change_ts else payload["created_at"]
+        # ``previous_message`` is the text before the edit: its author chose to replace it.
+        raw = _extras(message, _CHANGE_FIELDS)
+        edit: dict[str, Any] = {
+            "id": payload["id"],
+            "platform": _PLATFORM,
+            "community_id": self.community_id,
+            "native_id": payload["native_id"],
+            "channel": channel,
+            "edited_at": edited_at,
+            "text": payload["text"],
+            "attachments": payload.get("attachments", []),
+            "mentions": payload.get("mentions", []),
+            "message": payload,
+            "raw": raw,
+        }
+        return MessageEdited.model_validate(
+            {
+                # The change's own ts tells two changes of one message apart.
+                "event_id": _event_id(
+                    "message.edited", payload["id"], str(change_ts or edited_at.isoformat())
+                ),
+                "occurred_at": edited_at,
+                "community_id": self.community_id,
+                "payload": edit,
+            }
+        )
+
+
+def _reactions(reactions: Any, raw: dict[str, Any]) -> list[dict[str, Any]]:
+    if not isinstance(reactions, list):
+        raise SlackShapeError("reactions", "must be a list of objects")
+    out: list[dict[str, Any]] = []
+    extras: list[dict[str, Any]] = []
+    for index, item in enumerate(reactions):
+        if not isinstance(item, dict):
+            raise SlackShapeError(f"reactions[{index}]", "must be an object")
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            raise SlackShapeError(f"reactions[{index}].name", "must be a non-empty string")
+        users = item.get("users")
+        count = item.get("count")
+        if count is None:
+            count = len(users) if isinstance(users, list) else 0
+        out.append({"emoji": name, "count": count})
+        extras.append(_extras(item, _REACTION_FIELDS))
+    if any(extras):
+        # Same order as payload.reactions: who reacted.
+        raw["reactions"] = extras
+    return out
+
+
+def _attachments(files: Any, raw: dict[str, Any]) -> list[dict[str, Any]]:
+    if not isinstance(files, list):
+        raise SlackShapeError("files", "must be a list of objects")
+    out: list[dict[str, Any]] = []
+    extras: list[dict[str, Any]] = []
+    for index, item in enumerate(files):
+        if not isinstance(item, dict):
+            raise SlackShapeError(f"files[{index}]", "must be an object")
+        size = item.get("size")
+        out.append(
+            {
+                "id": _optional_str(item.get("id")),
+                "url": _optional_str(item.get("url_private")),
+                "filename": _optional_str(item.get("name")),
+                "size_bytes": size if isinstance(size, int) and size >= 0 else None,
+                "content_type": _optional_str(item.get("mimetype")),
+            }
+        )
+        extra = _extras(item, _FILE_FIELDS)
+        if size is not None and not (isinstance(size, int) and size >= 0):
+            extra["size"] = size
+        extras.append(extra)
+    if any(extras):
+        # Same order as payload.attachments (title, permalink, thumbnails...).
+        raw["files"] = extras
+    return out
+
+
+def diagnose_message(message: Any, exc: Exception) -> str:
+    """Name what is wrong with a message object that could not be converted.
+
+    Args:
+        message: The message object.
+        exc: What the conversion raised.
+
+    Returns:
+        One line a person can act on, naming the field at fault.
+    """
+    if not isinstance(message, dict):
+        return f"message is not a JSON object but {_json_kind(message)}"
+    if isinstance(exc, SlackShapeError):
+        return str(exc)
+    if isinstance(exc, ValidationError):
+        # Named after the contract field: nothing in the source looked wrong.
+        error = exc.errors()[0]
+        location = ".".join(str(part) for part in error["loc"] if part != "payload")
+        return f"invalid value for {location}: {error['msg']}"
+    return f"cannot read message ({type(exc).__name__}: {exc})"
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    return kinds.get(type(value), "a number" if isinstance(value, float) else "a value")
+
+
+# -- reading exports ------------------------------------------------------------
+
+
+class _Source(Protocol):
+    """The files of an export, by path relative to its root (``general/2024-01-15.json``)."""
+
+    def label(self, name: str) -> str:
+        """How to name the file in an error."""
+
+    def read(self, name: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist."""
+
+    def listing(self) -> dict[str, list[str]]:
+        """Day files by conversation folder, each list in date order."""
+
+    def has(self, name: str) -> bool:
+        """Whether a top-level file exists."""
+
+
+def _skipped(name: str) -> bool:
+    # macOS zips carry a __MACOSX shadow tree; dot files are editor and OS litter.
+    return name.startswith((".", "__MACOSX"))
+
+
+class _FolderSource:
+    """An unzipped export."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __enter__(self) -> _FolderSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def label(self, name: str) -> str:
+        return str(self.root / name)
+
+    def has(self, name: str) -> bool:
+        return (self.root / name).is_file()
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            problem = f"cannot read file ({exc.strerror or exc})"
+            raise ExportFormatError(self.label(name), problem) from exc
+
+    def listing(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        try:
+            folders = sorted(
+                entry.name
+                for entry in os.scandir(self.root)
+                if entry.is_dir() and not _skipped(entry.name)
+            )
+            for folder in folders:
+                days = sorted(
+                    entry.name
+                    for entry in os.scandir(self.root / folder)
+                    if _DAY_FILE.fullmatch(entry.name) and entry.is_file()
+                )
+                found[folder] = [f"{folder}/{day}" for day in days]
+        except OSError as exc:
+            problem = f"cannot list folder ({exc.strerror or exc})"
+            raise ExportFormatError(self.root, problem) from exc
+        return found
+
+
+class _ZipSource:
+    """A zipped export, read member by member without extracting.
+
+    Slack puts the export at the root of the zip; a zip made by hand from the
+    unzipped folder often has that folder as its only top-level entry, which is
+    accepted too.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._zip = zipfile.ZipFile(path)
+        except FileNotFoundError as exc:
+            raise ExportFormatError(path, "file not found") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise ExportFormatError(
+                path, f"not a readable zip file ({exc}); the download may be incomplete"
+            ) from exc
+        names = self._zip.namelist()
+        self._prefix = _zip_prefix(names) or ""
+        self._names = {name[len(self._prefix) :] for name in names if name.startswith(self._prefix)}
+
+    def __enter__(self) -> _ZipSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._zip.close()
+
+    def label(self, name: str) -> str:
+        return f"{self.path}/{self._prefix}{name}"
+
+    def has(self, name: str) -> bool:
+        return name in self._names
+
+    def read(self, name: str) -> bytes | None:
+        if name not in self._names:
+            return None
+        try:
+            return self._zip.read(self._prefix + name)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise ExportFormatError(self.label(name), f"corrupt zip member ({exc})") from exc
+        except (NotImplementedError, RuntimeError) as exc:
+            # Unsupported compression method, or an encrypted member.
+            raise ExportFormatError(self.label(name), f"cannot read zip member ({exc})") from exc
+
+    def listing(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for name in sorted(self._names):
+            folder, slash, day = name.partition("/")
+            if slash and not _skipped(folder) and _DAY_FILE.fullmatch(day):
+                found.setdefault(folder, []).append(name)
+        return found
+
+
+def _zip_prefix(names: list[str]) -> str | None:
+    """Where the export starts in a zip: ``""``, ``"<folder>/"``, or None if no export."""
+    tops = {name for name in names if "/" not in name}
+    if tops & _METADATA_FILES:
+        return ""
+    for name in names:
+        folder, slash, rest = name.partition("/")
+        if slash and rest in _METADATA_FILES and not _skipped(folder):
+            return folder + "/"
+    return None
+
+
+def _open_source(path: Path) -> _FolderSource | _ZipSource:
+    if path.is_dir():
+        return _FolderSource(path)
+    if not path.exists():
+        raise ExportFormatError(path, "file not found")
+    return _ZipSource(path)
+
+
+def _load_json(label: str, data: bytes) -> Any:
+    """Parse a whole (small) JSON file; errors name the byte, line and column."""
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise ExportFormatError(
+            label, "invalid JSON (the file is not UTF-8 text)", f"byte {exc.start}"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        if not data.strip():
+            raise ExportFormatError(label, "file is empty") from exc
+        byte = len(exc.doc[: exc.pos].encode("utf-8", "surrogatepass"))
+        problem = f"invalid JSON ({exc.msg})"
+        if exc.pos >= len(exc.doc.rstrip()):
+            problem = f"file is truncated: the JSON ends before it is complete ({exc.msg})"
+        raise ExportFormatError(
+            label, problem, f"byte {byte} (line {exc.lineno}, column {exc.colno})"
+        ) from exc
+
+
+def _load_list(source: _Source, name: str) -> list[dict[str, Any]] | None:
+    """A metadata file: a JSON array of objects, or None when the export has none."""
+    data = source.read(name)
+    if data is None:
+        return None
+    label = source.label(name)
+    items = _load_json(label, data)
+    if not isinstance(items, list):
+        raise ExportFormatError(label, f"expected a JSON array, found {_json_kind(items)}")
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise ExportFormatError(label, "item is not a JSON object", f"item #{number}")
+        if not isinstance(item.get("id"), str) or not item["id"]:
+            raise ExportFormatError(label, "missing required field 'id'", f"item #{number}")
+    return items
+
+
+@dataclass(frozen=True)
+class _Conversation:
+    """A conversation and the day files holding its messages."""
+
+    channel: ChannelRef
+    days: list[str]
+
+
+def _conversations(source: _Source, users: Mapping[str, Mapping[str, Any]]) -> list[_Conversation]:
+    """Every conversation with messages, in the order of the metadata files.
+
+    Folders are named after conversations; the id comes from the metadata. A
+    folder the metadata does not list is still read (its messages are data), with
+    the folder name standing for both its id and its name.
+    """
+    listing = source.listing()
+    found: list[_Conversation] = []
+    seen: set[str] = set()
+    for name, folder_field in _CONVERSATION_FILES:
+        for number, item in enumerate(_load_list(source, name) or (), 1):
+            folder = item.get(folder_field)
+            if not isinstance(folder, str) or not folder:
+                raise ExportFormatError(
+                    source.label(name),
+                    f"missing required field '{folder_field}'",
+                    f"item #{number} (id {item['id']})",
+                )
+            if folder in seen:
+                continue
+            seen.add(folder)
+            try:
+                channel = slack_channel(item, users)
+            except (SlackShapeError, ValidationError) as exc:
+                raise ExportFormatError(
+                    source.label(name), f"invalid conversation ({exc})", f"item #{number}"
+                ) from exc
+            days = listing.get(folder)
+            if days:
+                found.append(_Conversation(channel, days))
+    for folder, days in listing.items():
+        if folder not in seen and days:
+            found.append(_Conversation(ChannelRef(id=folder, name=folder), days))
+    return found
+
+
+def _users(source: _Source) -> dict[str, dict[str, Any]]:
+    return {user["id"]: user for user in _load_list(source, _USERS_FILE) or ()}
 
 
 def iter_slack_export(path: Path | str, community_id: str) -> Iterator[ImportedEvent]:
-    """Read a Slack export."""
-    del community_id
-    raise UnknownFormatError(path, "the slack importer is not available yet")
+    """Read a Slack workspace export (zip or unzipped folder) and yield its events.
+
+    Conversations come in the order of channels.json, groups.json, mpims.json
+    and dms.json; each one's messages in date order, as in its day files. Every
+    message gets the stable id ``slack:<community>:<channel id>:<ts>`` (a ``ts``
+    is only unique within its channel), and event ids derived from it, so
+    importing the same export twice yields the same events.
+
+    The metadata files are read and checked before this returns; the day files
+    are then read lazily, one at a time, as the iterator is consumed.
+
+    Args:
+        path: The export's ``.zip``, or the folder it was unzipped to.
+        community_id: The Pépite community the messages belong to.
+
+    Returns:
+        An iterator of events.
+
+    Raises:
+        ValueError: ``community_id`` is not a valid community id.
+        ExportFormatError: the export is missing, not a readable zip, has a
+            malformed metadata file, or (while iterating) a malformed day file or
+            message; the error names the file, and the message number or byte.
+    """
+    validate_community_id(community_id)
+    path = Path(path)
+    with _open_source(path) as source:
+        if not any(source.has(name) for name in _METADATA_FILES):
+            raise ExportFormatError(
+                path,
+                "not a Slack export: no channels.json or users.json "
+                + ("in the zip" if isinstance(source, _ZipSource) else "in the folder"),
+            )
+        users = _users(source)
+        conversations = _conversations(source, users)
+    converter = SlackConverter(community_id, users)
+    return _stream(lambda: _open_source(path), conversations, converter)
+
+
+def _stream(
+    opener: Callable[[], AbstractContextManager[_Source]],
+    conversations: list[_Conversation],
+    converter: SlackConverter,
+) -> Iterator[ImportedEvent]:
+    # Day files are small (one channel, one day), so each is parsed whole with the
+    # stdlib's C parser: faster than streaming it, and memory is bounded by a day.
+    convert = converter.convert
+    with opener() as source:
+        for conversation in conversations:
+            channel = conversation.channel
+            for name in conversation.days:
+                data = source.read(name)
+                if data is None:  # pragma: no cover - listed a moment ago
+                    continue
+                messages = _load_json(source.label(name), data)
+                if not isinstance(messages, list):
+                    raise ExportFormatError(
+                        source.label(name),
+                        f"a day file holds a JSON array of messages, found {_json_kind(messages)}",
+                    )
+                number = 0
+                message: Any = None
+                try:
+                    for message in messages:
+                        number += 1
+                        event = convert(message, channel)
+                        if event is not None:
+                            yield event
+                except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                    # ValueError covers SlackShapeError and pydantic's ValidationError.
+                    raise _message_error(source.label(name), number, message, exc) from exc
+
+
+def _message_error(label: str, number: int, message: Any, exc: Exception) -> ExportFormatError:
+    position = f"message #{number}"
+    ts = message.get("ts") if isinstance(message, dict) else None
+    if isinstance(ts, str) and ts:
+        position += f" (ts {ts})"
+    return ExportFormatError(label, diagnose_message(message, exc), position)
+
+
+# -- detection ------------------------------------------------------------------
+
+
+def _folder_has_day_files(folder: Path) -> bool:
+    try:
+        return any(_DAY_FILE.fullmatch(entry.name) for entry in os.scandir(folder))
+    except OSError:
+        return False
+
+
+def _looks_like_folder(path: Path) -> bool:
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return False
+    files = {entry.name for entry in entries if entry.is_file()}
+    if not files & _METADATA_FILES:
+        return False
+    # channels.json and users.json together are an export even with no messages at all.
+    if {"channels.json", _USERS_FILE} <= files:
+        return True
+    return any(
+        entry.is_dir() and not _skipped(entry.name) and _folder_has_day_files(Path(entry.path))
+        for entry in entries
+    )
+
+
+def sniff_slack(path: Path, head: bytes) -> bool:
+    """Recognise a Slack workspace export: an unzipped folder, or its zip.
+
+    A folder is one when it holds channels.json and users.json, or one of the
+    metadata files plus a conversation folder of day files. A zip is one when
+    it holds channels.json or users.json, at its root or in its one top folder.
+    A zip too damaged to list is still claimed when its first bytes name one of
+    those files, so that the importer can say what is wrong with it.
+
+    Args:
+        path: The export.
+        head: Its first bytes (empty for a folder).
+
+    Returns:
+        Whether it looks like a Slack export.
+    """
+    if not head:
+        return path.is_dir() and _looks_like_folder(path)
+    if not head.startswith(b"PK"):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _zip_prefix(archive.namelist()) is not None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return b"channels.json" in head or b"users.json" in head
