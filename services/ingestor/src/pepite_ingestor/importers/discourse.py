@@ -173,7 +173,16 @@ def _is_viewer_field(key: str) -> bool:
     """
     return (
         key.startswith(("can_", "draft", "current_user", "bookmark"))
-        or key in {"read", "yours", "message_bus_last_id", "chunk_size", "unpinned"}
+        or key
+        in {
+            "read",
+            "yours",
+            "message_bus_last_id",
+            "chunk_size",
+            "unpinned",
+            "current_post_number",
+            "notification_level",
+        }
         or key.endswith("_by_current_user")
     )
 

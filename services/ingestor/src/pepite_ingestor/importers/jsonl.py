@@ -235,8 +235,14 @@ _KIND_SET = frozenset(KINDS)
 
 
 def record_json_schema() -> dict[str, Any]:
-    """The JSON Schema of one record, as published in docs/formats/jsonl.md."""
-    return RECORD_ADAPTER.json_schema()
+    """The JSON Schema of one record, as published in docs/formats/jsonl.schema.json."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Pépite generic JSON Lines record",
+        "description": "One line of a generic JSON Lines export, or one webhook record. "
+        "Fields not named here are accepted and kept in the event's raw sub-document.",
+        **RECORD_ADAPTER.json_schema(),
+    }
 
 
 # ----------------------------------------------------------------------------- errors
