@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -683,15 +684,26 @@ def _stream(path: Path, converter: JsonlConverter) -> Iterator[ImportedEvent]:
             try:
                 event = convert(validate(line))
             except ValidationError as exc:
-                raise ExportFormatError(path, _problem(exc, line), f"line {number}") from exc
+                problem, column = _problem(exc, line)
+                position = f"line {number}" + (f", column {column}" if column else "")
+                raise ExportFormatError(path, problem, position) from exc
             yield event
 
 
-def _problem(exc: ValidationError, line: bytes) -> str:
+# The JSON parser counts lines within the record; the file's line is known already.
+_JSON_LOCATION = re.compile(r" at line \d+ column (\d+)\)$")
+
+
+def _problem(exc: ValidationError, line: bytes) -> tuple[str, str | None]:
+    """What is wrong with a line, and the column for JSON syntax errors."""
     problem = describe_record_error(exc)
-    if problem.startswith("invalid JSON"):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            return "invalid JSON (the line is not UTF-8 text)"
-    return problem
+    if not problem.startswith("invalid JSON"):
+        return problem, None
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid JSON (the line is not UTF-8 text)", None
+    found = _JSON_LOCATION.search(problem)
+    if found is None:
+        return problem, None
+    return problem[: found.start()] + ")", found.group(1)
