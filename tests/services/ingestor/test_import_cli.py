@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from tests.conftest import Stack
+from tests.kafka_helpers import read_topic
+
+from pepite_kit import KafkaSettings
 
 PEPITE = str(Path(sys.executable).parent / "pepite")
 
@@ -99,3 +105,33 @@ def test_a_wrongly_encoded_file_is_refused(
     path.write_text(export, encoding=encoding)
     line = one_line_error(run_import(stack, topic_prefix, str(path), "--community", "acme"))
     assert str(path) in line
+
+
+async def test_a_bad_file_among_good_ones_fails_alone_and_keeps_what_was_published(
+    stack: Stack,
+    topic_prefix: str,
+    kafka_settings: KafkaSettings,
+    sample_community: Path,
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "rust.json"
+    good.write_bytes((sample_community / "rust.json").read_bytes())
+    bad = tmp_path / "stripe.json"
+    bad.write_bytes((sample_community / "stripe.json").read_bytes()[:300_000])
+    result = run_import(
+        stack, topic_prefix, str(good), str(bad), "--community", "acme", "--workers", "2"
+    )
+    line = one_line_error(result)
+    assert line.startswith(f"pepite: {bad}: ")
+    found = re.search(r"\((\d+) events of this file before it were published", line)
+    assert found is not None, line
+    published = int(found[1])
+    assert 0 < published < 3600
+
+    assert f"imported {good}: 3600 messages" in result.stdout
+    # Everything the import said it published is on the broker: the whole good file,
+    # and the bad file's events before the damage.
+    records = await read_topic(kafka_settings, kafka_settings.topic_name("messages.raw"))
+    channels = Counter(json.loads(value)["payload"]["channel"]["name"] for value in records)
+    assert channels["rust"] == 3600
+    assert channels["stripe"] == published

@@ -170,12 +170,19 @@ async def _import(  # noqa: PLR0917 - a private helper of the command above
     for file in results:
         for event_type, count in file.by_type.items():
             IMPORT_RECORDS.labels(export_format or "auto", event_type).inc(count)
-        typer.echo(
-            f"imported {file.path}: {file.messages} messages, "
-            f"{file.total - file.messages} other events into community {community}"
-        )
+        if file.error is None:
+            typer.echo(
+                f"imported {file.path}: {file.messages} messages, "
+                f"{file.total - file.messages} other events into community {community}"
+            )
     total = sum(file.total for file in results)
     rate = total / seconds if seconds > 0 else 0.0
+    bad = [file.error for file in results if file.error is not None]
     typer.echo(
-        f"imported {len(results)} file(s): {total} events in {seconds:.1f}s ({rate:,.0f} events/s)"
+        f"imported {len(results) - len(bad)} file(s): {total} events in {seconds:.1f}s "
+        f"({rate:,.0f} events/s)" + (f"; {len(bad)} file(s) failed" if bad else "")
     )
+    if bad:
+        for error in bad:
+            typer.echo(f"pepite: {error}", err=True)
+        raise typer.Exit(1)

@@ -40,6 +40,8 @@ class FileProgress:
     path: Path
     by_type: dict[str, int] = field(default_factory=dict)
     done: bool = False
+    #: Set when the file turned out malformed; says how many of its events were published.
+    error: ExportFormatError | None = None
 
     @property
     def total(self) -> int:
@@ -52,13 +54,6 @@ class FileProgress:
 
 class ImportWorkerError(RuntimeError):
     """A worker process failed for a reason other than a bad export."""
-
-
-class _BadExportError(Exception):
-    def __init__(self, index: int, error: ExportFormatError) -> None:
-        super().__init__(index, error)
-        self.index = index
-        self.error = error
 
 
 @dataclass(frozen=True)
@@ -78,18 +73,22 @@ def _read_files(
         while (job := jobs.get()) is not None:
             chunk: list[Record] = []
             counts: dict[str, int] = {}
-            for event in iter_export(job.path, community_id, job.fmt):
-                topic, key = route(event)
-                chunk.append((topic, key, encode_event(event)))
-                counts[event.type] = counts.get(event.type, 0) + 1
-                if len(chunk) >= CHUNK_RECORDS:
-                    conn.send(("records", job.index, chunk, counts))
-                    chunk, counts = [], {}
+            try:
+                for event in iter_export(job.path, community_id, job.fmt):
+                    topic, key = route(event)
+                    chunk.append((topic, key, encode_event(event)))
+                    counts[event.type] = counts.get(event.type, 0) + 1
+                    if len(chunk) >= CHUNK_RECORDS:
+                        conn.send(("records", job.index, chunk, counts))
+                        chunk, counts = [], {}
+            except ExportFormatError as exc:
+                # What came before the damage is good; the other files are still imported.
+                conn.send(("records", job.index, chunk, counts))
+                conn.send(("bad-export", job.index, exc))
+                continue
             conn.send(("records", job.index, chunk, counts))
             conn.send(("done", job.index))
         conn.send(("exit",))
-    except ExportFormatError as exc:
-        conn.send(("bad-export", job.index, exc))
     except BaseException as exc:  # a worker must always say why it stopped
         conn.send(("crash", "".join(traceback.format_exception(exc)).strip()))
     finally:
@@ -120,10 +119,11 @@ async def import_files(
     Returns:
         The progress of every file, in the order given.
 
+    A malformed file does not stop the others: what came before the damage is published
+    and its :attr:`FileProgress.error` says so.
+
     Raises:
-        ExportFormatError: a file is malformed; what came before it was published and
-            acknowledged, and the error says how much.
-        ImportWorkerError: a worker failed unexpectedly.
+        ImportWorkerError: a worker failed unexpectedly; nothing more is read.
     """
     run = _ParallelImport(files, send=send, flush=flush, flush_every=flush_every)
     if not files:
@@ -192,15 +192,6 @@ class _ParallelImport:
         # Whatever was queued is acknowledged, so the counts reported are true.
         async with self._lock:
             await self._flush()
-        if isinstance(failed, _BadExportError):
-            bad = failed.error
-            published = self.progress[failed.index].total
-            raise ExportFormatError(
-                bad.path,
-                f"{bad.problem} ({published} events of this file before it were "
-                "published; fix the file and import it again, nothing will be duplicated)",
-                bad.position,
-            ) from bad
         if failed is not None:
             raise failed
 
@@ -216,8 +207,6 @@ class _ParallelImport:
             kind = message[0]
             if kind == "exit":
                 return
-            if kind == "bad-export":
-                raise _BadExportError(message[1], message[2])
             if kind == "crash":
                 raise ImportWorkerError(message[1])
             file = self.progress[message[1]]
@@ -225,6 +214,15 @@ class _ParallelImport:
                 await self._publish(message[2])
                 for event_type, n in message[3].items():
                     file.by_type[event_type] = file.by_type.get(event_type, 0) + n
+            elif kind == "bad-export":
+                bad: ExportFormatError = message[2]
+                file.done = True
+                file.error = ExportFormatError(
+                    bad.path,
+                    f"{bad.problem} ({file.total} events of this file before it were "
+                    "published; fix the file and import it again, nothing will be duplicated)",
+                    bad.position,
+                )
             else:  # "done"
                 file.done = True
             if on_progress is not None:
