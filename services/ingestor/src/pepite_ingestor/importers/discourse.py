@@ -381,7 +381,10 @@ class _CookedParser(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _VOID:
             return
-        # Discourse's HTML is well formed, but close whatever was left open just in case.
+        # Discourse's HTML is well formed, but close whatever was left open just in case,
+        # and ignore a stray end tag rather than let it close its parents.
+        if all(open_tag != tag for open_tag, _role in self._stack):
+            return
         while self._stack:
             open_tag, role = self._stack.pop()
             self._close(open_tag, role)
@@ -562,8 +565,7 @@ def _as_id(value: Any) -> str | None:
     return str(value)
 
 
-def _survey(path: Path) -> _Survey:
-    """First pass: every document's kind and topic-level fields, every post's number."""
+def _read_survey(path: Path) -> _Survey:
     documents: list[_Document] = []
     post_ids: dict[tuple[str, int], str] = {}
     document = _Document()
@@ -596,10 +598,19 @@ def _survey(path: Path) -> _Survey:
                     # Three numbers per post are all this pass needs: no post is built.
                     item[prefix.rsplit(".", 1)[-1]] = value
         except JSON_ERRORS as exc:
+            if not documents and reader.at_eof:
+                # Nothing but whitespace (or a byte order mark).
+                raise ExportFormatError(path, "file is empty") from exc
             raise _json_error(path, reader, exc) from exc
-    if not documents:
-        raise ExportFormatError(path, "file is empty")
     return _Survey(documents, post_ids)
+
+
+def _survey(path: Path) -> _Survey:
+    """First pass: every document's kind and topic-level fields, every post's number."""
+    survey = _read_survey(path)
+    if not survey.documents:
+        raise ExportFormatError(path, "file is empty")
+    return survey
 
 
 def _read_top_key(document: _Document, key: str, events: Iterator[tuple[str, str, Any]]) -> None:
