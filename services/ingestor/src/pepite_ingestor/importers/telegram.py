@@ -58,8 +58,10 @@ How messages map to the contracts:
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -130,6 +132,9 @@ _ACCOUNT_KEYS = frozenset(
 )
 # Where a whole-account export keeps its chats.
 _CHAT_LISTS = ("chats", "left_chats")
+# Keys of every message Telegram Desktop writes, and keys that only it writes.
+_MESSAGE_KEYS = frozenset({"id", "type", "date"})
+_MESSAGE_MARKERS = frozenset({"date_unixtime", "from_id", "actor_id"})
 # Chats with no "name" in the export: Telegram shows them under these titles.
 _UNNAMED_CHATS = {"saved_messages": "Saved Messages", "replies": "Replies"}
 
@@ -180,11 +185,12 @@ _BATCH_EVENTS = 4096
 def sniff_telegram(path: Path, head: bytes) -> bool:
     """Recognise a Telegram Desktop JSON export.
 
-    A single chat is a JSON object whose ``type`` is one of :data:`CHAT_TYPES`
-    next to an ``id`` or ``messages``, or whose first message looks like a
-    Telegram message (``id``, ``type`` and ``date``); a whole-account export
-    starts with ``about`` followed by sections such as ``personal_information``
-    or ``chats``.
+    A single chat is a JSON object whose first message looks like one Telegram
+    Desktop writes: ``id``, ``type`` and ``date``, and ``date_unixtime`` (every
+    export since 2021) or the ``from_id``/``actor_id`` older ones have. With no
+    message to look at, a ``type`` among :data:`CHAT_TYPES` and an ``id`` decide.
+    A whole-account export starts with ``about`` followed by sections such as
+    ``personal_information`` or ``chats``.
 
     Args:
         path: The export (unused: the head is enough).
@@ -197,32 +203,32 @@ def sniff_telegram(path: Path, head: bytes) -> bool:
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
     if not text.startswith(b"{"):
         return False
+    chat = {"type": False, "id": False}
     try:
-        return _sniff_events(BACKEND.parse(io.BytesIO(text)))
+        return _sniff_events(BACKEND.parse(io.BytesIO(text)), chat)
     except JSON_ERRORS:
-        # Invalid JSON, or the head cut the document short: not recognisable here.
-        return False
+        # Invalid JSON, or the head ends inside a (long) first message: the chat
+        # header seen so far decides.
+        return chat["type"] and chat["id"]
 
 
-def _sniff_events(events: Iterator[tuple[str, str, Any]]) -> bool:
+def _sniff_events(events: Iterator[tuple[str, str, Any]], chat: dict[str, bool]) -> bool:
     keys: list[str] = []
-    chat_type = False
     first_message: set[str] = set()
     for prefix, event, value in events:
         if event == "map_key" and prefix == "":
             keys.append(value)
-            if (value in _ACCOUNT_KEYS and keys[0] == "about") or (
-                chat_type and value in ("id", "messages")
-            ):
+            if value in _ACCOUNT_KEYS and keys[0] == "about":
                 return True
+            chat["id"] = chat["id"] or value == "id"
         elif prefix == "type" and event == "string":
-            chat_type = value in CHAT_TYPES
-            if chat_type and "id" in keys:
-                return True
+            chat["type"] = value in CHAT_TYPES
         elif event == "map_key" and prefix == "messages.item":
             first_message.add(value)
         elif event == "end_map" and prefix == "messages.item":
-            return first_message >= {"id", "type", "date"}
+            return first_message >= _MESSAGE_KEYS and bool(first_message & _MESSAGE_MARKERS)
+        elif event == "end_array" and prefix == "messages":
+            return chat["type"] and chat["id"]
     return False
 
 
@@ -296,13 +302,40 @@ def _raise_json_error(
     path: Path, reader: TrackingReader, exc: Exception, where: str | None = None
 ) -> ExportFormatError:
     position = None if reader.is_empty else reader.error_position(exc)
+    problem = describe_json_error(exc, reader)
+    if "invalid bytes in UTF8" in str(exc):
+        # yajl reports bad UTF-8 as a lexical error; say what it means, and where.
+        problem = "the file is not UTF-8 text (Telegram Desktop writes UTF-8)"
+        offset = _first_invalid_utf8(reader.chunk)
+        if offset is not None:
+            position = f"byte {reader.chunk_start + offset}"
     if where and position:
         position = f"{position}, {where}"
-    return ExportFormatError(path, describe_json_error(exc, reader), position)
+    return ExportFormatError(path, problem, position)
+
+
+def _first_invalid_utf8(chunk: bytes) -> int | None:
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A chunk may end inside a character: that is not the fault.
+        if exc.reason != "unexpected end of data":
+            return exc.start
+    return None
 
 
 def _read_header(path: Path) -> dict[str, Any] | None:
     """Check the file's shape: a chat's header (name, type, id), or None for an account."""
+    with open_export(path) as reader:
+        start = reader.read(4)
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in start:
+        # An editor re-saved it; the JSON parser would only see an invalid character.
+        raise ExportFormatError(
+            path,
+            "the file is UTF-16 text, but Telegram Desktop writes UTF-8: "
+            "re-export the chat, or save the file as UTF-8",
+            "byte 0",
+        )
     found: dict[str, Any] = {}
     with open_export(path) as reader:
         events = BACKEND.parse(reader, use_float=True)
@@ -462,11 +495,19 @@ class _AccountWalker:
         built = ijson.utils.sendable_list()
         send = BACKEND.items_basecoro(built, prefix + ".item").send
         while True:
-            fed = len(list(map(send, islice(chat_events, _BATCH_EVENTS))))
+            try:
+                fed = len(list(map(send, islice(chat_events, _BATCH_EVENTS))))
+            except JSON_ERRORS:
+                # Messages completed before the damage are delivered first, as they
+                # are in single-chat exports; the error is then raised as it came.
+                fed = -1
+                failure = sys.exc_info()[1]
             for message in built:
                 self.message_number += 1
                 yield from converter.convert(message, self.message_number)
             del built[:]
+            if fed < 0 and failure is not None:
+                raise failure
             if fed < _BATCH_EVENTS:
                 return
 
@@ -599,6 +640,10 @@ class _Context:
 
     def person(self, native: Any, name: Any, field: str) -> Member:
         """A member from an ``xxx_id``/name pair (``from_id``/``from``, ``actor_id``/``actor``)."""
+        if name is not None and type(name) is not str:
+            raise _FieldError(field, "must be a string")
+        if isinstance(native, list | dict):
+            raise _FieldError(f"{field}_id", "must be a string id")
         known = self._people.get((native, name))
         if known is not None:
             return known
@@ -612,8 +657,6 @@ class _Context:
         if isinstance(native, int) and not isinstance(native, bool):
             # Exports before 2021 wrote bare user ids.
             native = f"user{native}"
-        if name is not None and not isinstance(name, str):
-            raise _FieldError(field, "must be a string")
         if not native:
             if not name:
                 return self.system
