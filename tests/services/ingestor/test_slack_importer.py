@@ -183,6 +183,15 @@ def test_mentions_use_member_names(by_id: dict[str, MessageIngested]) -> None:
     assert general(by_id, "1709283660.000200").payload.mentions == []
 
 
+def test_an_odd_profile_is_kept_as_it_is(one_channel: Any) -> None:
+    path = one_channel([slack_message(ALICE, "hello", ts(0), user_profile="alice")])
+
+    (event,) = messages(path).values()
+
+    assert event.payload.author.name == "alice"
+    assert event.payload.raw["user_profile"] == "alice"
+
+
 def test_mention_of_an_unknown_member(one_channel: Any) -> None:
     path = one_channel(
         [
@@ -638,6 +647,7 @@ def test_message_missing_ts_names_file_and_message(one_channel: Any) -> None:
         ({"ts": "yesterday"}, "field 'ts' is not a Slack timestamp"),
         ({"text": ["not", "text"]}, "field 'text' must be a string"),
         ({"user": 42}, "field 'user' must be a non-empty string"),
+        ({"user": ["U01ALICE01"]}, "field 'user' must be a user id string, not an array"),
         ({"edited": {"user": "U01ALICE01"}}, "field 'edited.ts' is not a Slack timestamp"),
         ({"reactions": [{"count": 1}]}, "field 'reactions[0].name' must be a non-empty string"),
         ({"reactions": {"name": "x"}}, "field 'reactions' must be a list of objects"),
@@ -671,14 +681,14 @@ def test_a_day_file_that_is_not_an_array(one_channel: Any) -> None:
     path = one_channel([])
     (path / "general" / "2024-03-01.json").write_text('{"messages": []}')
 
-    with pytest.raises(ExportFormatError, match="holds a JSON array of messages, found a value"):
+    with pytest.raises(ExportFormatError, match="holds a JSON array of messages, found an object"):
         read_all(path)
 
 
 @pytest.mark.parametrize(
     ("content", "problem", "position"),
     [
-        ('{"id": "U1"}', "expected a JSON array, found a value", None),
+        ('{"id": "U1"}', "expected a JSON array, found an object", None),
         ('[{"name": "alice"}]', "missing required field 'id'", "item #1"),
         ("[1]", "item is not a JSON object", "item #1"),
         ("", "file is empty", None),

@@ -457,10 +457,11 @@ class SlackConverter:
         profile = message.get("user_profile") or message.get("bot_profile")
         return self._profiled_member(user_id, profile, is_bot or user_id == SLACKBOT_ID)
 
-    def _profile_extras(self, field: str, profile: Any, member: Member) -> dict[str, Any] | None:
+    def _profile_extras(self, field: str, profile: Any, member: Member) -> Any:
         """What an embedded profile says beyond the Member; cached, profiles repeat."""
         if not isinstance(profile, dict):
-            return {"value": profile} if profile else None
+            # Not the documented shape: kept as it is.
+            return profile
         key = (member.native_id, field)
         cached = self._extras_cache.get(key)
         if cached is not None and cached[0] == profile:
@@ -901,6 +902,9 @@ def diagnose_message(message: Any, exc: Exception) -> str:
         return f"message is not a JSON object but {_json_kind(message)}"
     if isinstance(exc, SlackShapeError):
         return str(exc)
+    problem = _check_shapes(message)
+    if problem is not None:
+        return problem
     if isinstance(exc, ValidationError):
         # Named after the contract field: nothing in the source looked wrong.
         error = exc.errors()[0]
@@ -909,11 +913,34 @@ def diagnose_message(message: Any, exc: Exception) -> str:
     return f"cannot read message ({type(exc).__name__}: {exc})"
 
 
+#: Fields whose type the conversion relies on, and the type each must have.
+_FIELD_TYPES: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("user", str, "a user id string"),
+    ("bot_id", str, "a bot id string"),
+    ("subtype", str, "a string"),
+    ("text", str, "a string"),
+    ("edited", dict, "an object with 'user' and 'ts'"),
+    ("reactions", list, "a list of objects"),
+    ("files", list, "a list of objects"),
+    ("user_profile", dict, "an object"),
+    ("bot_profile", dict, "an object"),
+)
+
+
+def _check_shapes(message: Mapping[str, Any]) -> str | None:
+    """Name a field of the wrong type: the conversion only noticed it indirectly."""
+    for field, expected, described in _FIELD_TYPES:
+        value = message.get(field)
+        if value is not None and not isinstance(value, expected):
+            return f"field '{field}' must be {described}, not {_json_kind(value)}"
+    return None
+
+
 def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
-    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
-    return kinds.get(type(value), "a number" if isinstance(value, float) else "a value")
+    kinds = {list: "an array", dict: "an object", str: "a string", bool: "a boolean"}
+    return kinds.get(type(value), "a number" if isinstance(value, int | float) else "a value")
 
 
 # -- reading exports ------------------------------------------------------------
