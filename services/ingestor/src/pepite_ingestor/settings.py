@@ -38,3 +38,6 @@ class Settings(ServiceSettings):
     discord_bot_token: SecretStr | None = None
     #: The Pépite community Discord gateway events are filed under.
     discord_community_id: str | None = None
+    #: The guilds (servers) of that community, as JSON: ``[123, 456]``; empty for every
+    #: guild the bot is in.
+    discord_guild_ids: list[int] = Field(default_factory=list)

@@ -989,7 +989,9 @@ def build_discord_gateway(
     validate_community_id(community_id)
 
     async def run_discord_gateway() -> None:
-        client = DiscordGatewayClient(sink=sink, community_id=community_id)
+        client = DiscordGatewayClient(
+            sink=sink, community_id=community_id, guild_ids=settings.discord_guild_ids or None
+        )
         try:
             # Reconnects and resumes on its own; returns or raises only when it cannot.
             await client.start(token)

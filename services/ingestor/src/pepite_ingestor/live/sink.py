@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -32,10 +33,13 @@ class KafkaEventSink:
     def __init__(self, publisher: Publisher, topic_name: Callable[[str], str] = str) -> None:
         self._publisher = publisher
         self._topic_name = topic_name
+        # Requests arrive concurrently; the publisher's open batches are not theirs to share.
+        self._lock = asyncio.Lock()
 
     async def send(self, events: Sequence[ImportedEvent]) -> None:
-        for event in events:
-            topic, key = route(event)
-            await self._publisher.publish(self._topic_name(topic), event, key=key)
-        # A webhook is answered 2xx only once its events are safely on the broker.
-        await self._publisher.flush()
+        async with self._lock:
+            for event in events:
+                topic, key = route(event)
+                await self._publisher.publish(self._topic_name(topic), event, key=key)
+            # A webhook is answered 2xx only once its events are safely on the broker.
+            await self._publisher.flush()
