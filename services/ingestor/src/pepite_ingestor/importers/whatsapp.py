@@ -176,7 +176,10 @@ _MEMBERSHIP_LINES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^.+? (?:added|a ajouté) (?P<who>.+)$"), "joined"),
     (re.compile(r"^(?P<who>.+?) left$"), "left"),
     (
-        re.compile(r"^(?P<who>.+?) (?:est parti(?:e|\(e\))?|a quitté(?: le groupe| ce groupe)?)$"),
+        re.compile(
+            r"^(?P<who>.+?) (?:est parti(?:e|\(e\))?|a quitté|avez quitté)"
+            r"(?: le groupe| ce groupe)?$"
+        ),
         "left",
     ),
     (re.compile(r"^.+? (?:removed|a retiré) (?P<who>.+)$"), "left"),
@@ -365,7 +368,10 @@ def _source(path: Path) -> _Source:
 
 
 def sniff_whatsapp(path: Path, head: bytes) -> bool:
-    """Recognise a WhatsApp chat export: a text file, or a zip holding one.
+    """Recognise a WhatsApp chat export: a ``.txt`` file, or a ``.zip`` holding one.
+
+    WhatsApp names its exports so; a file renamed otherwise is still read when
+    the format is named explicitly.
 
     Args:
         path: The export; a zip is opened to look at its chat file.
@@ -374,6 +380,9 @@ def sniff_whatsapp(path: Path, head: bytes) -> bool:
     Returns:
         Whether the first non-empty line starts like a WhatsApp message line.
     """
+    suffix = path.suffix.lower()
+    if suffix not in (".txt", ".zip"):
+        return False
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as archive:
