@@ -214,6 +214,16 @@ _REACTIONS = (
 _CHANNEL_NAMES = ("general", "random", "help", "dev", "announcements", "showcase", "jobs")
 
 
+#: Distinct texts a generated export draws from.
+_POOL_SIZE = 20_000
+
+
+def _uuid4(rng: random.Random) -> str:
+    """A random version 4 UUID from ``rng``, as Slack clients put in ``client_msg_id``."""
+    digits = f"{rng.getrandbits(128):032x}"
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-a{digits[17:20]}-{digits[20:]}"
+
+
 def _slack_id(rng: random.Random, first: str) -> str:
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
     return first + "".join(rng.choice(alphabet) for _ in range(10))
@@ -227,8 +237,15 @@ class _Generator:
         self.users = users
         self.profiles = {user["id"]: user_profile(user) for user in users}
         self.bot_id = _slack_id(rng, "B")
+        # Texts and reactions are drawn from pools made once: writing a million messages
+        # then costs little more than serializing them.
+        self.texts = [self.new_text() for _ in range(_POOL_SIZE)]
+        self.reaction_sets = [self.new_reactions() for _ in range(_POOL_SIZE // 10)]
 
     def text(self) -> str:
+        return self.texts[int(self.rng.random() * _POOL_SIZE)]
+
+    def new_text(self) -> str:
         rng = self.rng
         length = min(int(rng.lognormvariate(2.2, 0.9)) + 1, 400)
         words = rng.choices(_WORDS, k=length)
@@ -248,7 +265,7 @@ class _Generator:
         user = rng.choice(self.users)
         text = self.text()
         message: dict[str, Any] = {
-            "client_msg_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "client_msg_id": _uuid4(rng),
             "type": "message",
             "text": text,
             "user": user["id"],
@@ -271,6 +288,9 @@ class _Generator:
         return message
 
     def reactions(self) -> list[dict[str, Any]]:
+        return self.reaction_sets[int(self.rng.random() * len(self.reaction_sets))]
+
+    def new_reactions(self) -> list[dict[str, Any]]:
         rng = self.rng
         out = []
         for name in rng.sample(_REACTIONS, rng.randint(1, 3)):
@@ -395,7 +415,8 @@ class _Writer:
             target.mkdir(parents=True, exist_ok=True)
 
     def write(self, name: str, data: Any) -> None:
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        # Slack escapes non-ASCII characters in its exports, and so does this.
+        text = json.dumps(data, separators=(",", ":")).encode()
         if self.archive is not None:
             self.archive.writestr(name, text)
         else:
