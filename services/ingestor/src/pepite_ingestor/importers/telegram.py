@@ -61,7 +61,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
-import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -298,7 +297,7 @@ def _scalar(events: Iterator[tuple[str, str, Any]]) -> Any:
     return None
 
 
-def _raise_json_error(
+def _json_error(
     path: Path, reader: TrackingReader, exc: Exception, where: str | None = None
 ) -> ExportFormatError:
     position = None if reader.is_empty else reader.error_position(exc)
@@ -371,7 +370,7 @@ def _read_header(path: Path) -> dict[str, Any] | None:
                 else:
                     _skip_value(events)
         except JSON_ERRORS as exc:
-            raise _raise_json_error(path, reader, exc) from exc
+            raise _json_error(path, reader, exc) from exc
     raise ExportFormatError(path, "not a Telegram export: no 'messages' array and no 'chats' list")
 
 
@@ -386,7 +385,7 @@ def _stream_chat(context: _Context, converter: _ChatConverter) -> Iterator[Teleg
                 number += 1
                 yield from converter.convert(message, number)
         except JSON_ERRORS as exc:
-            raise _raise_json_error(context.path, reader, exc, _after(number, message)) from exc
+            raise _json_error(context.path, reader, exc, _after(number, message)) from exc
 
 
 def _after(number: int, last: Any) -> str:
@@ -412,7 +411,7 @@ def _stream_account(context: _Context) -> Iterator[TelegramEvent]:
                 else:
                     _skip_value(events)
         except JSON_ERRORS as exc:
-            raise _raise_json_error(path, reader, exc, walker.where()) from exc
+            raise _json_error(path, reader, exc, walker.where()) from exc
 
 
 class _AccountWalker:
@@ -422,14 +421,17 @@ class _AccountWalker:
         self.context = context
         self.events = events
         self.chat_number = 0
+        self.chat_label: str | None = None
         self.converter: _ChatConverter | None = None
         self.message_number = 0
 
     def where(self) -> str:
         """Where the walk is, for errors: the chat and the last message read."""
-        if self.converter is None:
-            return "before the first chat"
-        return f"in {self.converter.label}, {_after(self.message_number, None)}"
+        if self.converter is not None:
+            return f"in {self.converter.label}, {_after(self.message_number, None)}"
+        if self.chat_label is not None:
+            return f"in {self.chat_label}, before its messages"
+        return "before the first chat"
 
     def _expect(self, opening: str, what: str) -> None:
         found = next(self.events, None)
@@ -467,7 +469,7 @@ class _AccountWalker:
         self.converter = None
         self.message_number = 0
         header: dict[str, Any] = {}
-        label = f"chat #{self.chat_number} of '{section}'"
+        label = self.chat_label = f"chat #{self.chat_number} of '{section}'"
         for _prefix, event, key in events:
             if event == "end_map":
                 return
@@ -494,22 +496,21 @@ class _AccountWalker:
         chat_events = iter(self.events.__next__, (prefix, "end_array", None))
         built = ijson.utils.sendable_list()
         send = BACKEND.items_basecoro(built, prefix + ".item").send
-        while True:
+        failure: Exception | None = None
+        while failure is None:
             try:
                 fed = len(list(map(send, islice(chat_events, _BATCH_EVENTS))))
-            except JSON_ERRORS:
+            except JSON_ERRORS as exc:
                 # Messages completed before the damage are delivered first, as they
                 # are in single-chat exports; the error is then raised as it came.
-                fed = -1
-                failure = sys.exc_info()[1]
+                failure = exc
             for message in built:
                 self.message_number += 1
                 yield from converter.convert(message, self.message_number)
             del built[:]
-            if fed < 0 and failure is not None:
-                raise failure
-            if fed < _BATCH_EVENTS:
+            if failure is None and fed < _BATCH_EVENTS:
                 return
+        raise failure
 
 
 # --------------------------------------------------------------------------- converting
@@ -625,6 +626,7 @@ class _Context:
         self.system = self.member("system", "Telegram")
 
     def stable(self, native_id: str) -> str:
+        """The stable id of a Telegram native id in this community."""
         return stable_id(_PLATFORM, self.community_id, native_id)
 
     def member(self, native_id: str, name: str) -> Member:
@@ -663,8 +665,10 @@ class _Context:
             return self.named(name)
         if not isinstance(native, str):
             raise _FieldError(f"{field}_id", "must be a string id")
-        # A deleted account has a null name; Telegram shows it so.
-        name = name or "Deleted Account"
+        if not name:
+            # A deleted account has a null name; Telegram shows it so. Many share
+            # that name, so it identifies no one.
+            return self.member(native, "Deleted Account")
         if self._names.get(name) != native:
             if len(self._names) >= _CACHE_SIZE:
                 self._names.clear()
