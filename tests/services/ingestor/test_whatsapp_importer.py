@@ -548,7 +548,9 @@ def test_latin1_bytes_name_the_line(tmp_path: Path) -> None:
 
     assert caught.value.path == str(path)
     assert caught.value.position == "line 2"
-    assert caught.value.problem.startswith("not UTF-8 text: byte 0xE9 at column 29")
+    assert caught.value.problem.startswith(
+        "not UTF-8 text: cannot decode byte 0xE9 (byte 29 of the line)"
+    )
     assert "Latin-1" in caught.value.problem
 
 
@@ -596,6 +598,22 @@ def test_zip_without_a_chat(tmp_path: Path) -> None:
     assert not sniff_whatsapp(path, path.read_bytes()[:HEAD_SIZE])
     with pytest.raises(ExportFormatError, match="no chat in this zip"):
         iter_whatsapp_export(path, COMMUNITY)
+
+
+def test_damaged_zip_member(tmp_path: Path) -> None:
+    path = tmp_path / "WhatsApp Chat - Team.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("_chat.txt", "[31/12/2023, 21:41:05] Ada: hello\n" * 2000)
+    data = bytearray(path.read_bytes())
+    start = data.index(b"_chat.txt") + len("_chat.txt")
+    data[start + 40 : start + 60] = b"\x00" * 20
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(ExportFormatError) as caught:
+        read_all(path)
+
+    assert caught.value.path == str(path)
+    assert "zip" in caught.value.problem
 
 
 def test_broken_zip(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ import hashlib
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -154,8 +155,12 @@ _KIND_OMITTED = re.compile(
     re.IGNORECASE,
 )
 _OMITTED_ENDINGS = ("omitted", "absent", "absente", "omis", "omise", "retiré", "retirée")
-_KINDS = {"vidéo": "video", "autocollant": "sticker", "contact card": "contact"}
-_KINDS["carte de contact"] = "contact"
+_KINDS = {
+    "vidéo": "video",
+    "autocollant": "sticker",
+    "contact card": "contact",
+    "carte de contact": "contact",
+}
 _ATTACHED = re.compile(
     r"^(?:(?P<android>.+\.\w{1,8}) \((?:file attached|fichier joint|Datei angehängt)\)"
     r"|<(?:attached|pièce jointe)\s?: (?P<ios>.+)>)$"
@@ -224,6 +229,11 @@ class _Source:
                 yield raw
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as exc:
             raise ExportFormatError(self.path, f"cannot read the zip ({exc})") from exc
+        except (zlib.error, EOFError) as exc:
+            # A damaged or truncated member shows up only while it is read.
+            raise ExportFormatError(
+                self.path, f"the zip is damaged ({exc or 'it ends early'})", self.member
+            ) from exc
 
     def lines(self) -> Iterator[tuple[int, str]]:
         """The chat's lines, numbered from 1, without their line ends.
@@ -267,7 +277,7 @@ class _Source:
         guess = " (it looks like Latin-1 or Windows-1252)" if byte >= 0x80 else ""
         return ExportFormatError(
             self.path,
-            f"not UTF-8 text: byte 0x{byte:02X} at column {exc.start + 1} cannot be decoded"
+            f"not UTF-8 text: cannot decode byte 0x{byte:02X} (byte {exc.start + 1} of the line)"
             f"{guess}; WhatsApp writes UTF-8: re-export the chat, or save the file as UTF-8",
             self.where(number),
         )
