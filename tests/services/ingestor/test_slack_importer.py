@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import Stack
+from tests.kafka_helpers import read_topic
 from tests.services.ingestor.slack_helpers import (
     FIXTURES,
     slack_channel_item,
@@ -44,6 +50,7 @@ from pepite_ingestor.importers import (
     iter_export,
 )
 from pepite_ingestor.importers.slack import iter_slack_export, parse_slack_ts, sniff_slack
+from pepite_kit import KafkaSettings
 
 COMMUNITY = "acme"
 EXPORT = FIXTURES / "export"
@@ -576,6 +583,35 @@ def test_generated_exports_import(tmp_path: Path) -> None:
     assert [encode_event(event) for event in iter_export(archive, COMMUNITY)] == from_folder
     types = {decode_event(data).type for data in from_folder}
     assert types == {"message.ingested", "member.joined"}
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+async def test_pepite_import_publishes_a_whole_export(
+    stack: Stack, kafka_settings: KafkaSettings, tmp_path: Path, zipped: bool
+) -> None:
+    path = zip_folder(EXPORT, tmp_path / "export.zip") if zipped else EXPORT
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).parent / "pepite"), "import", str(path), "-c", COMMUNITY],
+        check=False,
+        env={
+            **os.environ,
+            "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+            "PEPITE_KAFKA_TOPIC_PREFIX": kafka_settings.kafka_topic_prefix,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    messages = await read_topic(kafka_settings, kafka_settings.topic_name("messages.raw"))
+    members = await read_topic(kafka_settings, kafka_settings.topic_name("members.events"))
+    assert len(messages) == 26
+    assert len(members) == 2
+    assert sorted(messages) == sorted(
+        encode_event(event) for event in read_all(EXPORT) if event.type.startswith("message.")
+    )
 
 
 # -- errors -----------------------------------------------------------------------
