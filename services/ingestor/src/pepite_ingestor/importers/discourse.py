@@ -1043,7 +1043,13 @@ def iter_discourse_export(path: Path | str, community_id: str) -> Iterator[Disco
 
 
 def _stream(path: Path, converter: _Converter, survey: _Survey) -> Iterator[DiscourseEvent]:
-    documents = iter(survey.documents)
+    documents = survey.documents
+    if len(documents) == 1 and documents[0].kind in ("topic", "latest"):
+        # The usual file, one topic or one post list: ijson's C code builds the posts.
+        items = _TOPIC_POSTS if documents[0].kind == "topic" else _LATEST_POSTS
+        yield from _stream_items(path, converter, documents[0], items)
+        return
+    remaining = iter(documents)
     document = _Document()
     number = 0
     with open_export(path) as reader:
@@ -1053,12 +1059,23 @@ def _stream(path: Path, converter: _Converter, survey: _Survey) -> Iterator[Disc
                 if event != "start_map":
                     continue
                 if prefix == "":
-                    document = next(documents)
+                    document = next(remaining)
                     if document.kind == "post":
                         number += 1
                         yield converter.convert(_build_rest(events, event), document, number)
                 elif prefix in _POST_PREFIXES:
                     number += 1
                     yield converter.convert(_build_rest(events, event), document, number)
+        except JSON_ERRORS as exc:  # pragma: no cover - the first pass read the same bytes
+            raise _json_error(path, reader, exc) from exc
+
+
+def _stream_items(
+    path: Path, converter: _Converter, document: _Document, items: str
+) -> Iterator[DiscourseEvent]:
+    with open_export(path) as reader:
+        try:
+            for number, post in enumerate(BACKEND.items(reader, items, use_float=True), 1):
+                yield converter.convert(post, document, number)
         except JSON_ERRORS as exc:  # pragma: no cover - the first pass read the same bytes
             raise _json_error(path, reader, exc) from exc
