@@ -584,3 +584,19 @@ def test_markdown_quotes() -> None:
         {"username": "ann", "post": "3", "topic": "9", "text": "first"},
         {"text": "anon"},
     ]
+
+
+def test_posts_one_per_line_resolve_replies_across_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "posts.jsonl",
+        post(2, 2, topic_id=5, reply_to_post_number=1, raw="Answer"),
+        post(1, 1, topic_id=5, topic_title="Question", category_id=2, raw="Question?"),
+    )
+
+    answer, question = read_all(path)
+
+    assert detect_format(path) == "discourse"
+    assert answer.payload.reply_to_id == "discourse:forum:1"
+    assert answer.payload.text == "Answer"
+    assert question.payload.thread.name == "Question"
+    assert question.payload.channel.id == "category:2"

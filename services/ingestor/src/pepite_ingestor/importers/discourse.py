@@ -654,6 +654,8 @@ def _close_document(
         if "post_number" in meta and "id" in meta:
             document.kind = "post"
             _number_post(document, meta)
+            # The second pass reads the post itself; its text need not wait in memory.
+            document.meta = {}
         else:
             shown = ", ".join(repr(key) for key in list(meta)[:8]) or "none"
             raise ExportFormatError(
