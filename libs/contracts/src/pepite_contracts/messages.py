@@ -135,6 +135,9 @@ class MembershipChange(ContractModel):
     source_id: str | None = Field(
         default=None, description="Stable id of the platform record this came from, if any."
     )
+    raw: dict[str, Any] = Field(
+        default_factory=dict, description="What the source said that this model does not name."
+    )
 
 
 class MessageEdit(ContractModel):
