@@ -55,8 +55,9 @@ lint: install ## ruff lint and format check
 typecheck: install ## mypy (strict on libs/)
 	$(RUN) mypy libs/contracts/src libs/kit/src services/*/src
 
-bench: install stack-up ## Benchmark import -> Kafka -> classifier -> MongoDB; prints JSON lines
+bench: install stack-up ## Benchmark the pipeline and 1M-message imports; prints JSON lines
 	$(RUN) python bench/pipeline.py
+	$(RUN) python bench/imports.py
 
 # Local stack without Docker: Kafka API (Tansu), MongoDB replica set, Prometheus.
 # Ports and folders: PEPITE_* variables, see deploy/local/stack.py.
