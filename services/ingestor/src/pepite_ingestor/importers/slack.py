@@ -24,7 +24,6 @@ same event, with the same stable id.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -50,9 +49,7 @@ from pepite_contracts import (
     MessageIngested,
     MessageType,
     Platform,
-    deterministic_event_id,
 )
-from pepite_contracts.events import EVENT_ID_NAMESPACE
 from pepite_ingestor.importers.common import ImportedEvent, fast_event_id, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
 
@@ -70,40 +67,6 @@ _PLATFORM = Platform.SLACK.value
 
 #: Same ids as ``deterministic_event_id``, computed faster (see ``fast_event_id``).
 _event_id = fast_event_id
-
-# The id of a message.ingested event hashes a constant prefix, then the message's id:
-# hashing the prefix once and copying that state saves a third of the cost, which
-# counts when it is paid for every message.
-_INGESTED_PREFIX = hashlib.sha1(
-    EVENT_ID_NAMESPACE.bytes + b"message.ingested\x1f", usedforsecurity=False
-)
-# RFC 4122: version 5 in the high nibble of byte 6, variant 10 in the top bits of byte 8.
-_VERSION_MASK = ~((0xF0 << 72) | (0xC0 << 56))
-_VERSION_BITS = (0x50 << 72) | (0x80 << 56)
-
-
-def _ingested_event_id_fast(message_id: str, edited: str) -> str:
-    state = _INGESTED_PREFIX.copy()
-    state.update(f"{message_id}\x1f{edited}".encode())
-    number = int.from_bytes(state.digest()[:16]) & _VERSION_MASK | _VERSION_BITS
-    return f"{number:032x}"
-
-
-def _ingested_event_id_slow(message_id: str, edited: str) -> str:  # pragma: no cover
-    return _event_id("message.ingested", message_id, edited)
-
-
-def _pick_ingested_event_id() -> Callable[[str, str], str]:
-    # Should the contracts ever derive ids differently, follow them, slower but right.
-    probe = ("slack:probe:C1:1.000001", "2024-01-01T00:00:00+00:00")
-    expected = deterministic_event_id("message.ingested", *probe)
-    if _ingested_event_id_fast(*probe) == expected:
-        return _ingested_event_id_fast
-    return _ingested_event_id_slow  # pragma: no cover - only if the contracts change
-
-
-#: ``deterministic_event_id("message.ingested", message_id, edited)``, faster.
-_ingested_event_id = _pick_ingested_event_id()
 
 #: Metadata files that list conversations, and the field their folders are named after.
 _CONVERSATION_FILES = (
@@ -564,8 +527,8 @@ class SlackConverter:
         payload, edited_at = self.message_payload(message, channel)
         return MessageIngested.model_validate(
             {
-                "event_id": _ingested_event_id(
-                    payload["id"], edited_at.isoformat() if edited_at else ""
+                "event_id": _event_id(
+                    "message.ingested", payload["id"], edited_at.isoformat() if edited_at else ""
                 ),
                 "occurred_at": payload["created_at"],
                 "community_id": self.community_id,
