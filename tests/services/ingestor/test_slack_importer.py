@@ -49,6 +49,7 @@ from pepite_ingestor.importers import (
     detect_format,
     iter_export,
 )
+from pepite_ingestor.importers import slack as slack_importer
 from pepite_ingestor.importers.slack import iter_slack_export, parse_slack_ts, sniff_slack
 from pepite_kit import KafkaSettings
 
@@ -770,22 +771,106 @@ def test_a_corrupt_zip(tmp_path: Path) -> None:
     assert caught.value.problem.startswith("not a readable zip file")
 
 
-def test_a_corrupt_zip_member_is_named(tmp_path: Path) -> None:
-    archive = zip_folder(EXPORT, tmp_path / "export.zip")
-    member = "general/2024-03-01.json"
+def corrupt_member(archive: Path, member: str) -> Path:
+    """Damage the compressed bytes of one member: its CRC check (or inflate) fails."""
     with zipfile.ZipFile(archive) as opened:
         info = opened.getinfo(member)
     data = bytearray(archive.read_bytes())
-    # Damage the compressed bytes of one member: its CRC check (or inflate) fails.
     start = info.header_offset + 30 + len(member.encode()) + len(info.extra) + 10
     for offset in range(start, start + 40):
         data[offset] ^= 0xFF
     archive.write_bytes(bytes(data))
+    return archive
+
+
+def test_a_corrupt_zip_member_is_named(tmp_path: Path) -> None:
+    member = "general/2024-03-01.json"
+    archive = corrupt_member(zip_folder(EXPORT, tmp_path / "export.zip"), member)
 
     with pytest.raises(ExportFormatError) as caught:
         read_all(archive)
 
     assert caught.value.path == f"{archive}/{member}"
+    assert caught.value.problem.startswith("corrupt zip member")
+
+
+# -- big day files are streamed ------------------------------------------------------
+
+
+@pytest.fixture
+def stream_every_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stream every day file, as if each were bigger than the threshold."""
+    monkeypatch.setattr(slack_importer, "STREAM_DAY_FILES_ABOVE", 0)
+
+
+@pytest.mark.usefixtures("stream_every_day")
+def test_streamed_day_files_give_the_same_events(
+    tmp_path: Path, events: list[ImportedEvent]
+) -> None:
+    archive = zip_folder(EXPORT, tmp_path / "export.zip")
+    expected = [encode_event(event) for event in events]
+
+    assert [encode_event(event) for event in read_all(EXPORT)] == expected
+    assert [encode_event(event) for event in read_all(archive)] == expected
+
+
+@pytest.mark.usefixtures("stream_every_day")
+def test_a_streamed_malformed_day_file_names_file_and_position(one_channel: Any) -> None:
+    path = one_channel([slack_message(ALICE, "fine", ts(0)), slack_message(ALICE, "ok", ts(1))])
+    day = path / "general" / "2024-03-01.json"
+    data = day.read_bytes()
+    broken = data.replace(b'"text": "ok"', b'"text": "ok" "oops"')
+    day.write_bytes(broken)
+
+    with pytest.raises(ExportFormatError) as caught:
+        read_all(path)
+
+    error = caught.value
+    assert error.path == str(day)
+    assert error.problem.startswith("invalid JSON")
+    assert error.position is not None
+    assert error.position.endswith(", after message #1")
+    byte = int(error.position.split()[1].rstrip(","))
+    assert broken.index(b'"oops"') <= byte <= broken.index(b'"oops"') + len(b'"oops"')
+
+
+@pytest.mark.usefixtures("stream_every_day")
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b'{"messages": []}', "a day file holds a JSON array of messages"),
+        (b"", "file is empty"),
+        (b'[{"type": "message", "ts": "1.0"}, {"ty', "file is truncated"),
+    ],
+)
+def test_streamed_day_file_errors(one_channel: Any, content: bytes, problem: str) -> None:
+    path = one_channel([])
+    (path / "general" / "2024-03-01.json").write_bytes(content)
+
+    with pytest.raises(ExportFormatError, match=problem):
+        read_all(path)
+
+
+@pytest.mark.usefixtures("stream_every_day")
+def test_a_streamed_message_missing_ts(one_channel: Any) -> None:
+    broken = slack_message(ALICE, "no time", ts(1))
+    del broken["ts"]
+    path = one_channel([slack_message(ALICE, "fine", ts(0)), broken])
+
+    with pytest.raises(ExportFormatError) as caught:
+        read_all(path)
+
+    assert caught.value.position == "message #2"
+
+
+@pytest.mark.usefixtures("stream_every_day")
+def test_a_streamed_corrupt_zip_member(tmp_path: Path) -> None:
+    archive = corrupt_member(zip_folder(EXPORT, tmp_path / "export.zip"), "help/2024-03-01.json")
+
+    with pytest.raises(ExportFormatError) as caught:
+        read_all(archive)
+
+    assert caught.value.path == f"{archive}/help/2024-03-01.json"
     assert caught.value.problem.startswith("corrupt zip member")
 
 

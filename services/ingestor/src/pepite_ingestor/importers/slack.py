@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 from pydantic import ValidationError
 
@@ -49,6 +49,12 @@ from pepite_contracts import (
     MessageIngested,
     MessageType,
     Platform,
+)
+from pepite_ingestor.importers._jsonstream import (
+    BACKEND,
+    JSON_ERRORS,
+    TrackingReader,
+    describe_json_error,
 )
 from pepite_ingestor.importers.common import ImportedEvent, fast_event_id, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
@@ -963,6 +969,12 @@ class _Source(Protocol):
     def has(self, name: str) -> bool:
         """Whether a top-level file exists."""
 
+    def size(self, name: str) -> int:
+        """The file's size in bytes (uncompressed)."""
+
+    def open(self, name: str) -> AbstractContextManager[IO[bytes]]:
+        """The file, opened for reading."""
+
 
 def _skipped(name: str) -> bool:
     # macOS zips carry a __MACOSX shadow tree; dot files are editor and OS litter.
@@ -995,6 +1007,18 @@ class _FolderSource:
         except OSError as exc:
             problem = f"cannot read file ({exc.strerror or exc})"
             raise ExportFormatError(self.label(name), problem) from exc
+
+    def size(self, name: str) -> int:
+        try:
+            return (self.root / name).stat().st_size
+        except OSError as exc:
+            raise ExportFormatError(self.label(name), f"cannot read file ({exc})") from exc
+
+    def open(self, name: str) -> AbstractContextManager[IO[bytes]]:
+        try:
+            return (self.root / name).open("rb")
+        except OSError as exc:
+            raise ExportFormatError(self.label(name), f"cannot read file ({exc})") from exc
 
     def listing(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -1060,6 +1084,17 @@ class _ZipSource:
             raise ExportFormatError(self.label(name), f"corrupt zip member ({exc})") from exc
         except (NotImplementedError, RuntimeError) as exc:
             # Unsupported compression method, or an encrypted member.
+            raise ExportFormatError(self.label(name), f"cannot read zip member ({exc})") from exc
+
+    def size(self, name: str) -> int:
+        return self._zip.getinfo(self._prefix + name).file_size
+
+    def open(self, name: str) -> AbstractContextManager[IO[bytes]]:
+        try:
+            return self._zip.open(self._prefix + name)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            raise ExportFormatError(self.label(name), f"corrupt zip member ({exc})") from exc
+        except (NotImplementedError, RuntimeError) as exc:
             raise ExportFormatError(self.label(name), f"cannot read zip member ({exc})") from exc
 
     def listing(self) -> dict[str, list[str]]:
@@ -1217,27 +1252,33 @@ def iter_slack_export(path: Path | str, community_id: str) -> Iterator[ImportedE
     return _stream(lambda: _open_source(path), conversations, converter)
 
 
+#: Day files bigger than this are streamed message by message rather than parsed whole:
+#: a bot can post tens of thousands of messages in a day, and memory must stay flat.
+STREAM_DAY_FILES_ABOVE = 8 * 1024 * 1024
+
+#: What reading a zip member as it inflates can raise when the archive is damaged.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
+
+
 def _stream(
     opener: Callable[[], AbstractContextManager[_Source]],
     conversations: list[_Conversation],
     converter: SlackConverter,
 ) -> Iterator[ImportedEvent]:
     # Day files are small (one channel, one day), so each is parsed whole with the
-    # stdlib's C parser: faster than streaming it, and memory is bounded by a day.
+    # stdlib's C parser: faster than streaming it (ijson's C backend takes 40% longer
+    # on Slack day files), and memory is bounded by a day. Huge days are streamed.
     convert = converter.convert
     with opener() as source:
         for conversation in conversations:
             channel = conversation.channel
             for name in conversation.days:
-                data = source.read(name)
-                if data is None:  # pragma: no cover - listed a moment ago
-                    continue
-                messages = _load_json(source.label(name), data)
-                if not isinstance(messages, list):
-                    raise ExportFormatError(
-                        source.label(name),
-                        f"a day file holds a JSON array of messages, found {_json_kind(messages)}",
-                    )
+                label = source.label(name)
+                messages: Iterator[Any]
+                if source.size(name) > STREAM_DAY_FILES_ABOVE:
+                    messages = _streamed_day(source, name, label)
+                else:
+                    messages = iter(_whole_day(label, source.read(name)))
                 number = 0
                 message: Any = None
                 try:
@@ -1248,7 +1289,58 @@ def _stream(
                             yield event
                 except (KeyError, TypeError, AttributeError, ValueError) as exc:
                     # ValueError covers SlackShapeError and pydantic's ValidationError.
-                    raise _message_error(source.label(name), number, message, exc) from exc
+                    raise _message_error(label, number, message, exc) from exc
+
+
+def _whole_day(label: str, data: bytes | None) -> list[Any]:
+    messages = _load_json(label, data or b"")
+    if not isinstance(messages, list):
+        raise ExportFormatError(
+            label, f"a day file holds a JSON array of messages, found {_json_kind(messages)}"
+        )
+    return messages
+
+
+def _streamed_day(source: _Source, name: str, label: str) -> Iterator[Any]:
+    """The messages of a big day file, parsed one at a time as the file is read."""
+    with source.open(name) as raw:
+        # A zip member is an IO[bytes] for the type checker; it reads like any binary file.
+        reader = TrackingReader(cast(BinaryIO, raw))
+        number = 0
+        try:
+            events = BACKEND.parse(reader, use_float=True)
+            first = next(events, None)
+            if first is None:
+                raise ExportFormatError(label, "file is empty")
+            if first[1] != "start_array":
+                raise ExportFormatError(
+                    label, "a day file holds a JSON array of messages, found another JSON value"
+                )
+            for message in BACKEND.items(_Replay(first, events), "item"):
+                number += 1
+                yield message
+        except JSON_ERRORS as exc:
+            position = reader.error_position(exc) + f", after message #{number}"
+            raise ExportFormatError(label, describe_json_error(exc, reader), position) from exc
+        except _ZIP_ERRORS as exc:
+            raise ExportFormatError(label, f"corrupt zip member ({exc})") from exc
+
+
+class _Replay:
+    """Parser events with one already read put back in front, for ``ijson.items``."""
+
+    def __init__(self, first: tuple[str, str, Any], rest: Iterator[tuple[str, str, Any]]) -> None:
+        self._first: tuple[str, str, Any] | None = first
+        self._rest = rest
+
+    def __iter__(self) -> _Replay:
+        return self
+
+    def __next__(self) -> tuple[str, str, Any]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return next(self._rest)
 
 
 def _message_error(label: str, number: int, message: Any, exc: Exception) -> ExportFormatError:
