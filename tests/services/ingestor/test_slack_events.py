@@ -384,6 +384,7 @@ async def test_channel_membership_events(harness: Harness) -> None:
     assert join.member.id == f"slack:{COMMUNITY}:U01ALICE01"
     assert join.channel.id == GENERAL
     assert join.at.timestamp() == pytest.approx(float(ts(0)))
+    assert join.raw == {"channel_type": "C", "team": TEAM_ID, "inviter": "U01BOB0002"}
     # No event_ts: the envelope's event_time says when.
     assert found[1][1].payload.at.timestamp() == NOW
 
@@ -402,6 +403,14 @@ async def test_team_join_names_the_member_for_later_messages(harness: Harness) -
     assert joined.payload.channel is None
     assert joined.payload.member.name == "newbie"
     assert joined.payload.member.display_name == "newbie"
+    # The rest of the user object, less what the member says.
+    user = joined.payload.raw["user"]
+    assert user["real_name"] == "New Comer"
+    assert user["tz"] == "Europe/Paris"
+    assert user["profile"]["image_192"].endswith("U01NEWBIE7_192.png")
+    assert "display_name" not in user["profile"]
+    assert "image_72" not in user["profile"]
+    assert "id" not in user
     ((_key, message),) = await harness.read(Topic.MESSAGES_RAW, 1)
     assert message.payload.author.name == "newbie"
 

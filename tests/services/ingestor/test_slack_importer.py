@@ -340,8 +340,14 @@ def test_channel_join_and_leave(events: list[ImportedEvent]) -> None:
     assert change.at == datetime(2024, 3, 1, 9, 0, 0, 100, tzinfo=UTC)
     assert change.source_id == sid("C01GENERAL:1709283600.000100")
     assert joined[0].event_id == deterministic_event_id("member.joined", change.source_id)
+    assert change.raw == {
+        "subtype": "channel_join",
+        "text": "<@U01ALICE01> has joined the channel",
+        "inviter": "U01BOB0002",
+    }
     assert left[0].payload.member.native_id == "U01BOB0002"
     assert left[0].payload.source_id == sid("C01GENERAL:1709285300.002000")
+    assert left[0].payload.raw["subtype"] == "channel_leave"
 
 
 def test_tombstone_becomes_a_deletion(events: list[ImportedEvent]) -> None:

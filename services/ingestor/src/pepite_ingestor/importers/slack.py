@@ -141,6 +141,8 @@ _MESSAGE_FIELDS = frozenset(
     }
 )
 _TOMBSTONE_FIELDS = frozenset({"type", "ts", "user", "text", "channel", "event_ts"})
+_MEMBERSHIP_FIELDS = frozenset({"type", "ts", "user", "channel", "event_ts"})
+_USER_FIELDS = frozenset({"id", "name"})
 _CHANGE_FIELDS = frozenset(
     {"type", "ts", "channel", "event_ts", "message", "previous_message", "hidden", "deleted_ts"}
 )
@@ -240,6 +242,26 @@ def _edited(edited: Any, author: Member, raw: dict[str, Any]) -> datetime:
     if extra:
         raw["edited"] = extra
     return edited_at
+
+
+def _user_extras(user: Mapping[str, Any], member: Member) -> dict[str, Any]:
+    """What a user object (users.json, ``team_join``) says beyond its Member."""
+    extra = _extras(user, _USER_FIELDS)
+    profile = extra.get("profile")
+    if isinstance(profile, dict):
+        mapped = {"display_name": member.display_name, "image_72": member.avatar_url}
+        kept = {
+            key: value
+            for key, value in profile.items()
+            if value and value != mapped.get(key, _UNSET)
+        }
+        if kept:
+            extra["profile"] = kept
+        else:
+            del extra["profile"]
+    if extra.get("is_bot") == member.is_bot:
+        extra.pop("is_bot", None)
+    return extra
 
 
 def _optional_str(value: Any) -> str | None:
@@ -678,18 +700,29 @@ class SlackConverter:
         ts = _required_ts(message)
         sid = f"{self._prefix}{channel.id}:{ts}"
         at = parse_slack_ts(ts)
+        member = self.author(message)
+        # The notice's text, subtype, inviter... stay with the change.
+        raw = _extras(message, _MEMBERSHIP_FIELDS)
+        profile = raw.get("user_profile")
+        if profile:
+            extra = self._profile_extras("user_profile", profile, member)
+            if extra:
+                raw["user_profile"] = extra
+            else:
+                del raw["user_profile"]
         event_type = "member.joined" if joined else "member.left"
         data = {
             "event_id": _event_id(event_type, sid),
             "occurred_at": at,
             "community_id": self.community_id,
             "payload": {
-                "member": self.author(message),
+                "member": member,
                 "platform": _PLATFORM,
                 "community_id": self.community_id,
                 "at": at,
                 "channel": channel,
                 "source_id": sid,
+                "raw": raw,
             },
         }
         if joined:
@@ -704,16 +737,19 @@ class SlackConverter:
         joined: bool,
         channel: ChannelRef | None = None,
         source_id: str | None = None,
+        raw: dict[str, Any] | None = None,
     ) -> MemberJoined | MemberLeft:
         """A membership change not carried by a message (live ``member_joined_channel``,
         ``member_left_channel``, ``team_join``).
 
         Args:
-            user: The user object, or only its id.
+            user: The user object, or only its id. Of a user object, what the
+                Member does not say is kept in ``raw["user"]``.
             at: When it happened.
             joined: Joined (True) or left (False).
             channel: The channel, or None for the whole workspace.
             source_id: Stable id of the Slack record it came from, if any.
+            raw: What else the source said about the change.
 
         Returns:
             The event; its id is derived from who, where and when, so a replay repeats it.
@@ -721,11 +757,15 @@ class SlackConverter:
         Raises:
             SlackShapeError: the user has no id.
         """
+        raw = dict(raw or {})
         if isinstance(user, str):
             member = self.author({"user": user})
         else:
             self.remember_user(user)
             member = self.member(user)
+            user_extra = _user_extras(user, member)
+            if user_extra:
+                raw["user"] = user_extra
         event_type = "member.joined" if joined else "member.left"
         data = {
             "event_id": _event_id(
@@ -740,6 +780,7 @@ class SlackConverter:
                 "at": at,
                 "channel": channel,
                 "source_id": source_id,
+                "raw": raw,
             },
         }
         if joined:

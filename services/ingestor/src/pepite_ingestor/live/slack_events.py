@@ -86,6 +86,8 @@ _MAX_EVENT_ID = 200
 _MAX_CHANNELS = 100_000
 
 _MEMBER_EVENTS = {"member_joined_channel": True, "member_left_channel": False}
+#: Fields of membership events the change itself says (the user object goes to raw["user"]).
+_MEMBER_EVENT_FIELDS = frozenset({"type", "user", "channel", "event_ts"})
 _RENAME_EVENTS = frozenset({"channel_created", "channel_rename", "group_rename"})
 _USER_EVENTS = frozenset({"user_change", "user_profile_changed"})
 
@@ -148,6 +150,11 @@ def _unavailable() -> JSONResponse:
         "the events could not be stored; nothing was recorded, Slack's retry will go through",
         headers={"Retry-After": "5"},
     )
+
+
+def _extras(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What a membership event says beyond the change (inviter, channel type, team...)."""
+    return {key: value for key, value in event.items() if value and key not in _MEMBER_EVENT_FIELDS}
 
 
 def _url_verification(envelope: Mapping[str, Any]) -> JSONResponse:
@@ -338,13 +345,17 @@ class _SlackEventsHandler:
                     self._when(envelope, event),
                     joined=_MEMBER_EVENTS[kind],
                     channel=self._channel(event.get("channel")),
+                    raw=_extras(event),
                 )
                 return [change]
             if kind == "team_join":
                 user = event.get("user")
                 if not isinstance(user, dict):
                     raise SlackShapeError("user", "must be a user object")
-                return [converter.membership(user, self._when(envelope, event), joined=True)]
+                change = converter.membership(
+                    user, self._when(envelope, event), joined=True, raw=_extras(event)
+                )
+                return [change]
             if kind in _USER_EVENTS:
                 user = event.get("user")
                 if isinstance(user, dict):
