@@ -50,7 +50,12 @@ from pepite_ingestor.importers import (
     iter_export,
 )
 from pepite_ingestor.importers import slack as slack_importer
-from pepite_ingestor.importers.slack import iter_slack_export, parse_slack_ts, sniff_slack
+from pepite_ingestor.importers.slack import (
+    iter_slack_export,
+    parse_slack_ts,
+    slack_export_channels,
+    sniff_slack,
+)
 from pepite_kit import KafkaSettings
 
 COMMUNITY = "acme"
@@ -515,6 +520,39 @@ def test_a_zip_with_the_export_in_a_top_folder(tmp_path: Path, events: list[Impo
 
     assert detect_format(archive) == "slack"
     assert [encode_event(e) for e in read_all(archive)] == [encode_event(e) for e in events]
+
+
+def test_an_export_can_be_read_a_share_of_channels_at_a_time(
+    tmp_path: Path, events: list[ImportedEvent]
+) -> None:
+    archive = zip_folder(EXPORT, tmp_path / "export.zip")
+    parts = slack_export_channels(EXPORT)
+
+    assert [channel for channel, _size in parts] == [
+        GENERAL,
+        "C01HELP001",
+        "G01CORE001",
+        "D01ALIBOB1",
+    ]
+    assert all(size > 0 for _channel, size in parts)
+    assert [channel for channel, _size in slack_export_channels(archive)] == [
+        channel for channel, _size in parts
+    ]
+    shares = [[GENERAL, "D01ALIBOB1"], ["C01HELP001", "G01CORE001"]]
+    read = [
+        event for share in shares for event in iter_slack_export(archive, COMMUNITY, channels=share)
+    ]
+    # Each channel's events, in the same order as a whole read.
+    assert sorted(encode_event(event) for event in read) == sorted(
+        encode_event(event) for event in events
+    )
+    general_events = list(iter_slack_export(EXPORT, COMMUNITY, channels=[GENERAL]))
+    assert general_events == [
+        event
+        for event in events
+        if (event.payload.channel.id if event.payload.channel else None) == GENERAL
+    ]
+    assert list(iter_slack_export(EXPORT, COMMUNITY, channels=["C0NOSUCH"])) == []
 
 
 def test_timestamps_keep_their_microseconds() -> None:

@@ -29,7 +29,7 @@ import os
 import re
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +66,7 @@ __all__ = [
     "iter_slack_export",
     "parse_slack_ts",
     "slack_channel",
+    "slack_export_channels",
     "sniff_slack",
 ]
 
@@ -1253,7 +1254,9 @@ def _users(source: _Source) -> dict[str, dict[str, Any]]:
     return {user["id"]: user for user in _load_list(source, _USERS_FILE) or ()}
 
 
-def iter_slack_export(path: Path | str, community_id: str) -> Iterator[ImportedEvent]:
+def iter_slack_export(
+    path: Path | str, community_id: str, *, channels: Collection[str] | None = None
+) -> Iterator[ImportedEvent]:
     """Read a Slack workspace export (zip or unzipped folder) and yield its events.
 
     Conversations come in the order of channels.json, groups.json, mpims.json
@@ -1268,6 +1271,9 @@ def iter_slack_export(path: Path | str, community_id: str) -> Iterator[ImportedE
     Args:
         path: The export's ``.zip``, or the folder it was unzipped to.
         community_id: The Pépite community the messages belong to.
+        channels: Read only these conversations (ids, as :func:`slack_export_channels`
+            lists them); all when None. Lets several processes share one export, a
+            conversation each, and keep each conversation's order.
 
     Returns:
         An iterator of events.
@@ -1280,6 +1286,36 @@ def iter_slack_export(path: Path | str, community_id: str) -> Iterator[ImportedE
     """
     validate_community_id(community_id)
     path = Path(path)
+    users, conversations = _read_metadata(path)
+    if channels is not None:
+        wanted = set(channels)
+        conversations = [c for c in conversations if c.channel.id in wanted]
+    converter = SlackConverter(community_id, users)
+    return _stream(lambda: _open_source(path), conversations, converter)
+
+
+def slack_export_channels(path: Path | str) -> list[tuple[str, int]]:
+    """The conversations of an export that hold messages, and how big each is.
+
+    For splitting an import between processes: give each a share of the ids
+    (``iter_slack_export(..., channels=...)``), balanced by size.
+
+    Args:
+        path: The export's ``.zip``, or the folder it was unzipped to.
+
+    Returns:
+        ``(channel id, bytes of its day files)`` in import order.
+
+    Raises:
+        ExportFormatError: the export is missing or its metadata is malformed.
+    """
+    path = Path(path)
+    _, conversations = _read_metadata(path)
+    with _open_source(path) as source:
+        return [(c.channel.id, sum(source.size(name) for name in c.days)) for c in conversations]
+
+
+def _read_metadata(path: Path) -> tuple[dict[str, dict[str, Any]], list[_Conversation]]:
     with _open_source(path) as source:
         if not any(source.has(name) for name in _METADATA_FILES):
             raise ExportFormatError(
@@ -1288,9 +1324,7 @@ def iter_slack_export(path: Path | str, community_id: str) -> Iterator[ImportedE
                 + ("in the zip" if isinstance(source, _ZipSource) else "in the folder"),
             )
         users = _users(source)
-        conversations = _conversations(source, users)
-    converter = SlackConverter(community_id, users)
-    return _stream(lambda: _open_source(path), conversations, converter)
+        return users, _conversations(source, users)
 
 
 #: Day files bigger than this are streamed message by message rather than parsed whole:
