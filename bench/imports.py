@@ -93,7 +93,7 @@ def run_import(fmt: str, export: Path, messages: int, workers: int | None) -> No
     output = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
         raise SystemExit(f"import of {export} failed with exit code {process.returncode}")
-    summary = re.search(r"imported \d+ file\(s\): (\d+) events in ([\d.]+)s", output)
+    summary = re.search(r"import done: \d+ file\(s\), (\d+) events in ([\d.]+)s", output)
     if summary is None:
         raise SystemExit(f"no summary in the import output:\n{output}")
     events, seconds = int(summary[1]), float(summary[2])

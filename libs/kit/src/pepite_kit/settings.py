@@ -26,7 +26,9 @@ class KafkaSettings(BaseSettings):
     kafka_topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     #: Off by default because the local broker cannot do it; real Kafka can (compose turns it on).
     kafka_idempotence: bool = False
-    kafka_compression: KafkaCompression = "lz4"
+    #: zstd: aiokafka compresses lz4 at level 9 (~90 MB/s here, a fifth of an import's
+    #: CPU), zstd at level 3 (~300 MB/s) and twice as small.
+    kafka_compression: KafkaCompression = "zstd"
     kafka_linger_ms: int = Field(default=5, ge=0)
     kafka_max_batch_bytes: int = Field(default=512 * 1024, gt=0)
     kafka_max_request_bytes: int = Field(default=4 * 1024 * 1024, gt=0)

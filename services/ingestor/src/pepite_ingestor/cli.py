@@ -154,8 +154,10 @@ async def _import(  # noqa: PLR0917 - a private helper of the command above
                 if file.done:
                     bar.update(tasks[file.path], total=file.total)
 
-            async def send(topic: str, key: bytes, value: bytes) -> None:
-                await pub.send(settings.topic_name(topic), value, key=key)
+            topic_names = {topic: settings.topic_name(topic) for topic in all_topics()}
+
+            async def send(records: list[tuple[str, bytes, bytes]]) -> None:
+                await pub.send_many((topic_names[t], key, value) for t, key, value in records)
 
             results = await import_files(
                 [(path, export_format) for path in files],
@@ -179,7 +181,7 @@ async def _import(  # noqa: PLR0917 - a private helper of the command above
     rate = total / seconds if seconds > 0 else 0.0
     bad = [file.error for file in results if file.error is not None]
     typer.echo(
-        f"imported {len(results) - len(bad)} file(s): {total} events in {seconds:.1f}s "
+        f"import done: {len(results) - len(bad)} file(s), {total} events in {seconds:.1f}s "
         f"({rate:,.0f} events/s)" + (f"; {len(bad)} file(s) failed" if bad else "")
     )
     if bad:

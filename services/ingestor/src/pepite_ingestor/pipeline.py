@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from pepite_contracts import encode_event
-from pepite_ingestor.importers import ExportFormatError, iter_export
+from pepite_ingestor.importers import (
+    ExportFormatError,
+    detect_format,
+    export_shares,
+    iter_export,
+)
 from pepite_ingestor.service import route
 
 #: Records a worker sends at a time: large enough that pickling and the pipe cost
@@ -61,6 +66,8 @@ class _Job:
     index: int
     path: Path
     fmt: str | None
+    #: A share of the export's conversations, when it is split between workers.
+    channels: tuple[str, ...] | None = None
 
 
 def _read_files(
@@ -74,7 +81,7 @@ def _read_files(
             chunk: list[Record] = []
             counts: dict[str, int] = {}
             try:
-                for event in iter_export(job.path, community_id, job.fmt):
+                for event in iter_export(job.path, community_id, job.fmt, channels=job.channels):
                     topic, key = route(event)
                     chunk.append((topic, key, encode_event(event)))
                     counts[event.type] = counts.get(event.type, 0) + 1
@@ -99,7 +106,7 @@ async def import_files(
     files: Sequence[tuple[Path, str | None]],
     community_id: str,
     *,
-    send: Callable[[str, bytes, bytes], Awaitable[None]],
+    send: Callable[[list[Record]], Awaitable[None]],
     flush: Callable[[], Awaitable[None]],
     flush_every: int,
     workers: int | None = None,
@@ -110,7 +117,7 @@ async def import_files(
     Args:
         files: Each export and its format (``None`` to detect it).
         community_id: The community the events belong to.
-        send: Queues one record: ``await send(topic, key, value)``.
+        send: Queues records in order: ``await send([(topic, key, value), ...])``.
         flush: Waits until every queued record is acknowledged.
         flush_every: Flush after this many records.
         workers: Worker processes; defaults to the number of cores, at most one a file.
@@ -128,8 +135,9 @@ async def import_files(
     run = _ParallelImport(files, send=send, flush=flush, flush_every=flush_every)
     if not files:
         return run.progress
-    count = max(1, min(workers or os.cpu_count() or 1, len(files)))
-    run.start(community_id, count)
+    wanted = max(1, workers or os.cpu_count() or 1)
+    jobs = run.plan(wanted)
+    run.start(community_id, jobs, min(wanted, len(jobs)))
     try:
         await run.publish_all(on_progress)
     finally:
@@ -142,7 +150,7 @@ class _ParallelImport:
         self,
         files: Sequence[tuple[Path, str | None]],
         *,
-        send: Callable[[str, bytes, bytes], Awaitable[None]],
+        send: Callable[[list[Record]], Awaitable[None]],
         flush: Callable[[], Awaitable[None]],
         flush_every: int,
     ) -> None:
@@ -155,15 +163,25 @@ class _ParallelImport:
         # Workers' chunks are published one at a time: the publisher's batches are shared.
         self._lock = asyncio.Lock()
         self._pipes: list[Connection] = []
+        self._parts_left: dict[int, int] = {}
         self._processes: list[BaseProcess] = []
 
-    def start(self, community_id: str, count: int) -> None:
+    def plan(self, workers: int) -> list[_Job]:
+        """One job a file, or a job a share of a big export of many conversations."""
+        jobs: list[_Job] = []
+        for index, (path, fmt) in enumerate(self.files):
+            shares = export_shares(path, fmt or detect_format(path), workers)
+            self._parts_left[index] = len(shares)
+            jobs.extend(_Job(index, path, fmt, share) for share in shares)
+        return jobs
+
+    def start(self, community_id: str, planned: list[_Job], count: int) -> None:
         # Spawned, not forked: the parent may already run threads (Kafka client, progress bar).
         context = multiprocessing.get_context("spawn")
         # Kept on self: the queue must outlive start() until every worker has unpickled it.
         self._jobs = jobs = context.SimpleQueue()
-        for index, (path, fmt) in enumerate(self.files):
-            jobs.put(_Job(index, path, fmt))
+        for job in planned:
+            jobs.put(job)
         for _ in range(count):
             jobs.put(None)
         for number in range(count):
@@ -217,21 +235,21 @@ class _ParallelImport:
             elif kind == "bad-export":
                 bad: ExportFormatError = message[2]
                 file.done = True
-                file.error = ExportFormatError(
+                file.error = file.error or ExportFormatError(
                     bad.path,
                     f"{bad.problem} ({file.total} events of this file before it were "
                     "published; fix the file and import it again, nothing will be duplicated)",
                     bad.position,
                 )
-            else:  # "done"
-                file.done = True
+            else:  # "done": one part of the file; the file is done with its last part
+                self._parts_left[message[1]] -= 1
+                file.done = self._parts_left[message[1]] == 0
             if on_progress is not None:
                 on_progress(file)
 
     async def _publish(self, chunk: list[Record]) -> None:
         async with self._lock:
-            for topic, key, value in chunk:
-                await self._send(topic, key, value)
+            await self._send(chunk)
             self._since_flush += len(chunk)
             if self._since_flush >= self._flush_every:
                 await self._flush()

@@ -20,7 +20,7 @@ from pepite_ingestor.importers.discord import iter_discord_export
 from pepite_ingestor.importers.discourse import iter_discourse_export
 from pepite_ingestor.importers.errors import ExportFormatError, UnknownFormatError
 from pepite_ingestor.importers.jsonl import iter_jsonl_export
-from pepite_ingestor.importers.slack import iter_slack_export
+from pepite_ingestor.importers.slack import iter_slack_export, slack_export_channels
 from pepite_ingestor.importers.telegram import iter_telegram_export
 from pepite_ingestor.importers.whatsapp import iter_whatsapp_export
 
@@ -34,6 +34,7 @@ __all__ = [
     "Sniffer",
     "UnknownFormatError",
     "detect_format",
+    "export_shares",
     "iter_discord_export",
     "iter_export",
     "supported_formats",
@@ -63,8 +64,36 @@ def supported_formats() -> list[str]:
     return sorted(IMPORTERS)
 
 
+def export_shares(path: Path | str, fmt: str, shares: int) -> list[tuple[str, ...] | None]:
+    """Split one export into up to ``shares`` parts that can be read in parallel.
+
+    Only exports holding several conversations in one file or folder (Slack) split;
+    each conversation goes whole to one part, so its order is kept, and parts are
+    balanced by size. Other exports are one part, ``None``.
+
+    Raises:
+        ExportFormatError: the export's metadata cannot be read.
+    """
+    if fmt != "slack" or shares < 2:
+        return [None]
+    sizes = slack_export_channels(path)
+    parts: list[list[str]] = [[] for _ in range(min(shares, len(sizes)))]
+    totals = [0] * len(parts)
+    if not parts:
+        return [None]
+    for channel_id, size in sorted(sizes, key=lambda item: -item[1]):
+        lightest = totals.index(min(totals))
+        parts[lightest].append(channel_id)
+        totals[lightest] += size
+    return [tuple(part) for part in parts]
+
+
 def iter_export(
-    path: Path | str, community_id: str, fmt: str | None = None
+    path: Path | str,
+    community_id: str,
+    fmt: str | None = None,
+    *,
+    channels: tuple[str, ...] | None = None,
 ) -> Iterator[ImportedEvent]:
     """Stream the events of an export, detecting its format unless told.
 
@@ -72,6 +101,7 @@ def iter_export(
         path: The export file.
         community_id: The Pépite community the messages belong to.
         fmt: A format name from :func:`supported_formats`; ``None`` to detect it.
+        channels: A part from :func:`export_shares`: read only these conversations.
 
     Returns:
         An iterator of events, read lazily from the file.
@@ -90,4 +120,8 @@ def iter_export(
         raise UnknownFormatError(
             path, f"unknown format {fmt!r} (supported formats: {', '.join(supported_formats())})"
         )
+    if channels is not None:
+        if fmt != "slack":
+            raise UnknownFormatError(path, f"format {fmt!r} cannot be read in parts")
+        return iter_slack_export(path, community_id, channels=channels)
     return importer(path, community_id)
