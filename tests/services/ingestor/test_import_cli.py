@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from tests.conftest import Stack
 from tests.kafka_helpers import read_topic
+from tests.services.ingestor.slack_helpers import write_slack_export
 
+from pepite_contracts import Event, MessageIngested, decode_event
+from pepite_ingestor.importers import export_shares, iter_export
 from pepite_kit import KafkaSettings
 
 PEPITE = str(Path(sys.executable).parent / "pepite")
@@ -135,3 +138,31 @@ async def test_a_bad_file_among_good_ones_fails_alone_and_keeps_what_was_publish
     channels = Counter(json.loads(value)["payload"]["channel"]["name"] for value in records)
     assert channels["rust"] == 3600
     assert channels["stripe"] == published
+
+
+async def test_a_slack_export_shared_between_workers_publishes_each_event_once_in_order(
+    stack: Stack, topic_prefix: str, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    export = write_slack_export(tmp_path / "workspace.zip", 3000, channels=5, seed=3)
+    expected = list(iter_export(export, "acme"))
+    assert len(export_shares(export, "slack", 2)) == 2
+
+    result = run_import(stack, topic_prefix, str(export), "--community", "acme", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+
+    published = [
+        decode_event(value)
+        for topic in ("messages.raw", "members.events")
+        for value in await read_topic(kafka_settings, kafka_settings.topic_name(topic))
+    ]
+    assert sorted(e.event_id for e in published) == sorted(e.event_id for e in expected)
+
+    # Each channel's messages arrive in export order, whichever worker read them.
+    def by_channel(events: list[Event]) -> dict[str, list[str]]:
+        order: dict[str, list[str]] = {}
+        for event in events:
+            if isinstance(event, MessageIngested):
+                order.setdefault(event.payload.channel.id, []).append(event.payload.id)
+        return order
+
+    assert by_channel(published) == by_channel(list(expected))
