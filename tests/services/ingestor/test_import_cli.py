@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import Stack
 from tests.kafka_helpers import read_topic
+from tests.services.ingestor.dce_helpers import dce_export, dce_message
 from tests.services.ingestor.slack_helpers import write_slack_export
 
 from pepite_contracts import Event, MessageIngested, decode_event
@@ -166,3 +167,22 @@ async def test_a_slack_export_shared_between_workers_publishes_each_event_once_i
         return order
 
     assert by_channel(published) == by_channel(list(expected))
+
+
+async def test_an_oversized_message_is_skipped_with_a_warning_and_the_rest_imported(
+    stack: Stack, topic_prefix: str, kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    path = tmp_path / "export.json"
+    messages = [
+        dce_message("1", "before"),
+        dce_message("2", "x" * 3_000_000),
+        dce_message("3", "after"),
+    ]
+    path.write_text(json.dumps(dce_export(messages)))
+    result = run_import(stack, topic_prefix, str(path), "--community", "acme")
+    assert result.returncode == 0, result.stderr
+    warning = result.stderr.strip()
+    assert warning.startswith(f"pepite: warning: {path}: message discord:acme:2 is ")
+    assert "over the 1,048,576-byte limit" in warning
+    records = await read_topic(kafka_settings, kafka_settings.topic_name("messages.raw"))
+    assert sorted(json.loads(value)["payload"]["text"] for value in records) == ["after", "before"]

@@ -165,11 +165,14 @@ async def _import(  # noqa: PLR0917 - a private helper of the command above
                 send=send,
                 flush=pub.flush,
                 flush_every=settings.import_flush_every,
+                max_event_bytes=settings.import_max_event_bytes,
                 workers=workers,
                 on_progress=show,
             )
     seconds = time.perf_counter() - started
     for file in results:
+        for reason in file.skipped:
+            typer.echo(f"pepite: warning: {file.path}: {reason}", err=True)
         for event_type, count in file.by_type.items():
             IMPORT_RECORDS.labels(export_format or "auto", event_type).inc(count)
         if file.error is None:

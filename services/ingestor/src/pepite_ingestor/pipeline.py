@@ -28,6 +28,7 @@ from pepite_ingestor.importers import (
     export_shares,
     iter_export,
 )
+from pepite_ingestor.importers.common import ImportedEvent
 from pepite_ingestor.service import route
 
 #: Records a worker sends at a time: large enough that pickling and the pipe cost
@@ -47,6 +48,8 @@ class FileProgress:
     done: bool = False
     #: Set when the file turned out malformed; says how many of its events were published.
     error: ExportFormatError | None = None
+    #: Events left out, and why (too big to publish).
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -70,10 +73,20 @@ class _Job:
     channels: tuple[str, ...] | None = None
 
 
+def _oversized(event: ImportedEvent, size: int, limit: int) -> str:
+    payload = event.payload
+    what = f"message {payload.id}" if hasattr(payload, "id") else event.type
+    return (
+        f"{what} is {size:,} bytes once encoded, over the {limit:,}-byte limit of one "
+        "event (PEPITE_IMPORT_MAX_EVENT_BYTES); skipped"
+    )
+
+
 def _read_files(
     jobs: Any,  # multiprocessing queue of _Job | None
     conn: Connection,
     community_id: str,
+    max_event_bytes: int,
 ) -> None:
     """Worker process body: read the files it is given, send their encoded events."""
     try:
@@ -83,7 +96,15 @@ def _read_files(
             try:
                 for event in iter_export(job.path, community_id, job.fmt, channels=job.channels):
                     topic, key = route(event)
-                    chunk.append((topic, key, encode_event(event)))
+                    value = encode_event(event)
+                    if len(value) > max_event_bytes:
+                        # One absurd message (a pasted log, a corrupt field) must neither
+                        # fail the broker request nor stop the import of everything else.
+                        conn.send(
+                            ("skipped", job.index, _oversized(event, len(value), max_event_bytes))
+                        )
+                        continue
+                    chunk.append((topic, key, value))
                     counts[event.type] = counts.get(event.type, 0) + 1
                     if len(chunk) >= CHUNK_RECORDS:
                         conn.send(("records", job.index, chunk, counts))
@@ -109,6 +130,7 @@ async def import_files(
     send: Callable[[list[Record]], Awaitable[None]],
     flush: Callable[[], Awaitable[None]],
     flush_every: int,
+    max_event_bytes: int = 1024 * 1024,
     workers: int | None = None,
     on_progress: Callable[[FileProgress], None] | None = None,
 ) -> list[FileProgress]:
@@ -120,6 +142,8 @@ async def import_files(
         send: Queues records in order: ``await send([(topic, key, value), ...])``.
         flush: Waits until every queued record is acknowledged.
         flush_every: Flush after this many records.
+        max_event_bytes: Events bigger than this once encoded are skipped and reported in
+            :attr:`FileProgress.skipped`.
         workers: Worker processes; defaults to the number of cores, at most one a file.
         on_progress: Called with a file's progress after each chunk.
 
@@ -137,7 +161,7 @@ async def import_files(
         return run.progress
     wanted = max(1, workers or os.cpu_count() or 1)
     jobs = run.plan(wanted)
-    run.start(community_id, jobs, min(wanted, len(jobs)))
+    run.start(community_id, jobs, min(wanted, len(jobs)), max_event_bytes)
     try:
         await run.publish_all(on_progress)
     finally:
@@ -175,7 +199,9 @@ class _ParallelImport:
             jobs.extend(_Job(index, path, fmt, share) for share in shares)
         return jobs
 
-    def start(self, community_id: str, planned: list[_Job], count: int) -> None:
+    def start(
+        self, community_id: str, planned: list[_Job], count: int, max_event_bytes: int
+    ) -> None:
         # Spawned, not forked: the parent may already run threads (Kafka client, progress bar).
         context = multiprocessing.get_context("spawn")
         # Kept on self: the queue must outlive start() until every worker has unpickled it.
@@ -188,7 +214,7 @@ class _ParallelImport:
             receiver, sender = context.Pipe(duplex=False)
             process = context.Process(
                 target=_read_files,
-                args=(jobs, sender, community_id),
+                args=(jobs, sender, community_id, max_event_bytes),
                 name=f"pepite-import-{number}",
                 daemon=True,
             )
@@ -232,6 +258,8 @@ class _ParallelImport:
                 await self._publish(message[2])
                 for event_type, n in message[3].items():
                     file.by_type[event_type] = file.by_type.get(event_type, 0) + n
+            elif kind == "skipped":
+                file.skipped.append(message[2])
             elif kind == "bad-export":
                 bad: ExportFormatError = message[2]
                 file.done = True

@@ -20,6 +20,9 @@ class Settings(ServiceSettings):
     http_port: int = 8101
     #: Wait for broker acknowledgements every this many records, bounding memory.
     import_flush_every: int = Field(default=20_000, ge=1)
+    #: An imported event bigger than this once encoded is skipped with a warning: chat
+    #: platforms cap messages far below it (Slack 40,000 characters, Discord 4,000).
+    import_max_event_bytes: int = Field(default=1024 * 1024, ge=4096)
 
     #: Largest request body a live endpoint reads; bigger ones get 413 unread.
     live_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
