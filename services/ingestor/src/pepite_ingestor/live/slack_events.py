@@ -60,8 +60,8 @@ from pepite_ingestor.importers.slack import (
     diagnose_message,
     parse_slack_ts,
 )
+from pepite_ingestor.live.http import BodyTooLargeError, problem, read_body, timestamp_problem
 from pepite_ingestor.live.sink import EventSink, ReplayGuard
-from pepite_ingestor.live.webhook import problem
 from pepite_ingestor.settings import Settings
 
 __all__ = [
@@ -165,32 +165,6 @@ def _url_verification(envelope: Mapping[str, Any]) -> JSONResponse:
     return JSONResponse({"challenge": challenge})
 
 
-class _BodyTooLargeError(Exception):
-    """The body is over the limit."""
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, read as it streams in and abandoned as soon as it passes ``limit``.
-
-    Content-Length is checked first, but a client may lie or stream chunked, so
-    the bytes are counted too.
-
-    Raises:
-        _BodyTooLargeError: the body is longer than ``limit`` bytes.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise _BodyTooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class _RejectedEventError(Exception):
     """An event of a known type that cannot be read."""
 
@@ -247,8 +221,8 @@ class _SlackEventsHandler:
         if signature is None:
             return _unauthorized(f"missing {SIGNATURE_HEADER} header")
         try:
-            body = await _read_body(request, self._max_body)
-        except _BodyTooLargeError:
+            body = await read_body(request, self._max_body)
+        except BodyTooLargeError:
             return problem(
                 413,
                 "body-too-large",
@@ -266,19 +240,14 @@ class _SlackEventsHandler:
         return body
 
     def _check_timestamp(self, timestamp: str | None) -> Response | None:
-        if timestamp is None:
-            return _unauthorized(f"missing {TIMESTAMP_HEADER} header (unix seconds)")
-        try:
-            stamp = int(timestamp.strip())
-        except ValueError:
-            return _unauthorized(f"{TIMESTAMP_HEADER} must be unix seconds, got {timestamp!r}")
-        # Either way: a stale request may be a replay, one from the future a skewed clock.
-        if abs(time.time() - stamp) > self._window_s:
-            return _unauthorized(
-                f"{TIMESTAMP_HEADER} is outside the {self._window_s} s window: the request "
-                "is stale (a replay?) or a clock is wrong"
-            )
-        return None
+        wrong = timestamp_problem(
+            timestamp,
+            header=TIMESTAMP_HEADER,
+            window_s=self._window_s,
+            stale=f"{TIMESTAMP_HEADER} is outside the {self._window_s} s window: the request "
+            "is stale (a replay?) or a clock is wrong",
+        )
+        return None if wrong is None else _unauthorized(wrong)
 
     async def _event_callback(self, envelope: dict[str, Any], retry: str | None) -> Response:
         event_id = envelope.get("event_id")

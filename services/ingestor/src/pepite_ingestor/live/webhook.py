@@ -27,7 +27,6 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -42,6 +41,7 @@ from pepite_ingestor.importers.jsonl import (
     JsonlRecord,
     describe_record_error,
 )
+from pepite_ingestor.live.http import BodyTooLargeError, problem, read_body, timestamp_problem
 from pepite_ingestor.live.sink import EventSink, ReplayGuard
 from pepite_ingestor.settings import Settings
 
@@ -67,8 +67,6 @@ MAX_DELIVERY_ID = 200
 #: How many invalid records a 422 answer lists.
 _MAX_LISTED_ERRORS = 20
 _SIGNATURE_PREFIX = "sha256="
-_PROBLEM_TYPE = "urn:pepite:problem:"
-_PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 def webhook_signature(secret: str | bytes, timestamp: int | str, body: bytes) -> str:
@@ -120,38 +118,6 @@ def sign_webhook(
     return headers
 
 
-def problem(
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    **extensions: Any,
-) -> JSONResponse:
-    """An RFC 9457 problem+json answer.
-
-    Args:
-        status: The HTTP status.
-        slug: Short name of the problem type, e.g. ``"invalid-signature"``.
-        title: The problem type in a few words (the same for every occurrence).
-        detail: What is wrong with this request.
-        headers: Extra response headers.
-        **extensions: More members of the problem object.
-
-    Returns:
-        The response.
-    """
-    body = {
-        "type": _PROBLEM_TYPE + slug,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **extensions,
-    }
-    return JSONResponse(body, status_code=status, media_type=_PROBLEM_MEDIA_TYPE, headers=headers)
-
-
 def _unauthorized(detail: str) -> JSONResponse:
     return problem(
         401,
@@ -165,32 +131,6 @@ def _unauthorized(detail: str) -> JSONResponse:
 
 def _invalid(detail: str, **extensions: Any) -> JSONResponse:
     return problem(422, "invalid-records", "Invalid webhook records", detail, **extensions)
-
-
-class _BodyTooLargeError(Exception):
-    """The body is over the limit."""
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, read as it streams in and abandoned as soon as it passes ``limit``.
-
-    Content-Length is checked first, but a client may lie or stream chunked, so
-    the bytes are counted too.
-
-    Raises:
-        _BodyTooLargeError: the body is longer than ``limit`` bytes.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class _WebhookHandler:
@@ -220,8 +160,8 @@ class _WebhookHandler:
         if refused is not None:
             return refused
         try:
-            body = await _read_body(request, self._max_body)
-        except _BodyTooLargeError:
+            body = await read_body(request, self._max_body)
+        except BodyTooLargeError:
             return problem(
                 413,
                 "body-too-large",
@@ -265,19 +205,14 @@ class _WebhookHandler:
         return None
 
     def _check_timestamp(self, timestamp: str | None) -> Response | None:
-        if timestamp is None:
-            return _unauthorized(f"missing {TIMESTAMP_HEADER} header (unix seconds)")
-        try:
-            stamp = int(timestamp.strip())
-        except ValueError:
-            return _unauthorized(f"{TIMESTAMP_HEADER} must be unix seconds, got {timestamp!r}")
-        # Either way: a stale request may be a replay, one from the future a skewed clock.
-        if abs(time.time() - stamp) > self._window_s:
-            return _unauthorized(
-                f"timestamp outside the {self._window_s} s window: sign with the current "
-                "time (check the sender's clock)"
-            )
-        return None
+        wrong = timestamp_problem(
+            timestamp,
+            header=TIMESTAMP_HEADER,
+            window_s=self._window_s,
+            stale=f"timestamp outside the {self._window_s} s window: sign with the current "
+            "time (check the sender's clock)",
+        )
+        return None if wrong is None else _unauthorized(wrong)
 
     @staticmethod
     def _parse(body: bytes, converter: JsonlConverter) -> list[ImportedEvent] | Response:
