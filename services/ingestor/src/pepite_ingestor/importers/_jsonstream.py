@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import ijson
 
@@ -188,3 +188,57 @@ def open_export(path: Path) -> Iterator[TrackingReader]:
         raise ExportFormatError(path, f"cannot open file ({exc.strerror or exc})") from exc
     with raw:
         yield TrackingReader(raw)
+
+
+#: ijson events that open and close a container.
+_STARTS = frozenset({"start_map", "start_array"})
+_ENDS = frozenset({"end_map", "end_array"})
+
+#: ijson's (prefix, event, value) triples.
+JsonEvents = Iterator[tuple[str, str, Any]]
+
+
+def json_kind(event: str) -> str:
+    """What an ijson event opens, in words: ``"an object"``, ``"a string"``..."""
+    kinds = {"start_map": "an object", "start_array": "an array", "null": "null"}
+    return kinds.get(event, f"a {event}")
+
+
+def skip_value(events: JsonEvents, *, opened: bool = False) -> None:
+    """Consume the events of the next JSON value without building it.
+
+    Args:
+        events: The parser's events.
+        opened: The value's opening event was already read (the value is a container).
+    """
+    depth = 1 if opened else 0
+    for _prefix, event, _value in events:
+        if event in _STARTS:
+            depth += 1
+        elif event in _ENDS:
+            depth -= 1
+        if depth == 0:
+            return
+
+
+def build_value(events: JsonEvents, *, opened: str | None = None) -> Any:
+    """Build the next JSON value (a small one: a header, a post).
+
+    Args:
+        events: The parser's events.
+        opened: The value's opening event (``"start_map"``...), when it was already read.
+    """
+    builder = ijson.ObjectBuilder()
+    depth = 0
+    if opened is not None:
+        builder.event(opened, None)
+        depth = 1
+    for _prefix, event, value in events:
+        builder.event(event, value)
+        if event in _STARTS:
+            depth += 1
+        elif event in _ENDS:
+            depth -= 1
+        if depth == 0:
+            return builder.value
+    return builder.value

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import ijson
 from pydantic import ValidationError
 
 from pepite_contracts import (
@@ -36,8 +35,11 @@ from pepite_ingestor.importers._jsonstream import (
     BACKEND,
     JSON_ERRORS,
     TrackingReader,
+    build_value,
     describe_json_error,
+    json_kind,
     open_export,
+    skip_value,
 )
 from pepite_ingestor.importers.common import fast_event_id, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
@@ -142,7 +144,7 @@ def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
                 raise ExportFormatError(
                     path,
                     "not a DiscordChatExporter export: the top-level JSON value is "
-                    f"{_json_kind(first[1])}, not an object",
+                    f"{json_kind(first[1])}, not an object",
                 )
             for _prefix, event, value in events:
                 if event == "end_map":
@@ -156,13 +158,13 @@ def _read_header(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
                         raise _messages_too_early(path, found)
                     opening = next(events, None)
                     if opening is None or opening[1] != "start_array":
-                        kind = "nothing" if opening is None else _json_kind(opening[1])
+                        kind = "nothing" if opening is None else json_kind(opening[1])
                         raise ExportFormatError(path, f"'messages' is {kind}, not an array")
                     return _header_object(path, found, "guild"), _header_channel(path, found)
                 if key in ("guild", "channel"):
-                    found[key] = _build_value(events)
+                    found[key] = build_value(events)
                 else:
-                    _skip_value(events)
+                    skip_value(events)
         except JSON_ERRORS as exc:
             position = None if reader.is_empty else reader.error_position(exc)
             raise ExportFormatError(path, describe_json_error(exc, reader), position) from exc
@@ -182,38 +184,6 @@ def _messages_too_early(path: Path, found: dict[str, Any]) -> ExportFormatError:
         path,
         "not a DiscordChatExporter export: expected 'guild' and 'channel' before 'messages'",
     )
-
-
-def _json_kind(event: str) -> str:
-    kinds = {"start_map": "an object", "start_array": "an array", "null": "null"}
-    return kinds.get(event, f"a {event}")
-
-
-def _build_value(events: Iterator[tuple[str, str, Any]]) -> Any:
-    """Build the JSON value whose events come next (a small header value)."""
-    builder = ijson.ObjectBuilder()
-    depth = 0
-    for _prefix, event, value in events:
-        builder.event(event, value)
-        if event in ("start_map", "start_array"):
-            depth += 1
-        elif event in ("end_map", "end_array"):
-            depth -= 1
-        if depth == 0:
-            return builder.value
-    return builder.value
-
-
-def _skip_value(events: Iterator[tuple[str, str, Any]]) -> None:
-    """Consume the events of the next JSON value without building it."""
-    depth = 0
-    for _prefix, event, _value in events:
-        if event in ("start_map", "start_array"):
-            depth += 1
-        elif event in ("end_map", "end_array"):
-            depth -= 1
-        if depth == 0:
-            return
 
 
 def _header_object(path: Path, found: dict[str, Any], key: str) -> dict[str, Any]:

@@ -54,7 +54,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import ijson
 from pydantic import ValidationError
 
 from pepite_contracts import (
@@ -71,8 +70,11 @@ from pepite_ingestor.importers._jsonstream import (
     BACKEND,
     JSON_ERRORS,
     TrackingReader,
+    build_value,
     describe_json_error,
+    json_kind,
     open_export,
+    skip_value,
 )
 from pepite_ingestor.importers.common import fast_event_id, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
@@ -99,7 +101,6 @@ _POST_NUMBER_FIELDS = frozenset(
 )
 _SCALARS = frozenset({"string", "number", "boolean", "null"})
 _STARTS = frozenset({"start_map", "start_array"})
-_ENDS = frozenset({"end_map", "end_array"})
 
 # Discourse post types (Post.types).
 _REGULAR, _MODERATOR_ACTION, _SMALL_ACTION, _WHISPER = 1, 2, 3, 4
@@ -541,22 +542,6 @@ class _Survey:
     post_ids: dict[tuple[str, int], str]
 
 
-def _build_rest(events: Iterator[tuple[str, str, Any]], first: str) -> Any:
-    """Build the JSON value whose opening event (``first``) was just read."""
-    builder = ijson.ObjectBuilder()
-    builder.event(first, None)
-    depth = 1
-    for _prefix, event, value in events:
-        builder.event(event, value)
-        if event in _STARTS:
-            depth += 1
-        elif event in _ENDS:
-            depth -= 1
-            if depth == 0:
-                break
-    return builder.value
-
-
 def _as_id(value: Any) -> str | None:
     if isinstance(value, bool) or value in (None, ""):
         return None
@@ -586,7 +571,7 @@ def _read_survey(path: Path) -> _Survey:
                         raise ExportFormatError(
                             path,
                             "not a Discourse export: a top-level JSON value is "
-                            f"{_json_kind(event)}, not an object",
+                            f"{json_kind(event)}, not an object",
                             f"document #{len(documents) + 1}",
                         )
                 elif prefix in _POST_PREFIXES:
@@ -625,17 +610,10 @@ def _read_top_key(document: _Document, key: str, events: Iterator[tuple[str, str
     if event in _SCALARS:
         document.meta[key] = value
     elif key == "tags" and event == "start_array":
-        document.meta[key] = _build_rest(events, event)
+        document.meta[key] = build_value(events, opened=event)
     elif event in _STARTS:
         # details, suggested_topics, ...: not about the posts; skip without building.
-        depth = 1
-        for _prefix, inner, _value in events:
-            if inner in _STARTS:
-                depth += 1
-            elif inner in _ENDS:
-                depth -= 1
-                if depth == 0:
-                    break
+        skip_value(events, opened=True)
     del prefix
 
 
@@ -677,11 +655,6 @@ def _number(value: Any) -> int | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return int(value)
     return None
-
-
-def _json_kind(event: str) -> str:
-    kinds = {"start_array": "an array", "null": "null"}
-    return kinds.get(event, f"a {event}")
 
 
 def _json_error(path: Path, reader: TrackingReader, exc: Exception) -> ExportFormatError:
@@ -1064,10 +1037,10 @@ def _stream(path: Path, converter: _Converter, survey: _Survey) -> Iterator[Disc
                     document = next(remaining)
                     if document.kind == "post":
                         number += 1
-                        yield converter.convert(_build_rest(events, event), document, number)
+                        yield converter.convert(build_value(events, opened=event), document, number)
                 elif prefix in _POST_PREFIXES:
                     number += 1
-                    yield converter.convert(_build_rest(events, event), document, number)
+                    yield converter.convert(build_value(events, opened=event), document, number)
         except JSON_ERRORS as exc:  # pragma: no cover - the first pass read the same bytes
             raise _json_error(path, reader, exc) from exc
 

@@ -87,7 +87,9 @@ from pepite_ingestor.importers._jsonstream import (
     JSON_ERRORS,
     TrackingReader,
     describe_json_error,
+    json_kind,
     open_export,
+    skip_value,
 )
 from pepite_ingestor.importers.common import fast_event_id, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
@@ -263,35 +265,11 @@ def iter_telegram_export(path: Path | str, community_id: str) -> Iterator[Telegr
 # --------------------------------------------------------------------------- reading
 
 
-def _json_kind(event: str) -> str:
-    kinds = {"start_map": "an object", "start_array": "an array", "null": "null"}
-    return kinds.get(event, f"a {event}")
-
-
-def _skip_value(events: Iterator[tuple[str, str, Any]]) -> None:
-    """Consume the events of the next JSON value without building it."""
-    depth = 0
-    for _prefix, event, _value in events:
-        if event in ("start_map", "start_array"):
-            depth += 1
-        elif event in ("end_map", "end_array"):
-            depth -= 1
-        if depth == 0:
-            return
-
-
 def _scalar(events: Iterator[tuple[str, str, Any]]) -> Any:
     """The next value if it is a scalar; a nested value is skipped and read as None."""
     for _prefix, event, value in events:
         if event in ("start_map", "start_array"):
-            depth = 1
-            for _p, inner, _v in events:
-                if inner in ("start_map", "start_array"):
-                    depth += 1
-                elif inner in ("end_map", "end_array"):
-                    depth -= 1
-                if depth == 0:
-                    break
+            skip_value(events, opened=True)
             return None
         return value
     return None
@@ -346,7 +324,7 @@ def _read_header(path: Path) -> dict[str, Any] | None:
                 raise ExportFormatError(
                     path,
                     "not a Telegram export: the top-level JSON value is "
-                    f"{_json_kind(first[1])}, not an object",
+                    f"{json_kind(first[1])}, not an object",
                 )
             for _prefix, event, key in events:
                 if event == "end_map":
@@ -356,7 +334,7 @@ def _read_header(path: Path) -> dict[str, Any] | None:
                 if key == "messages":
                     opening = next(events, None)
                     if opening is None or opening[1] != "start_array":
-                        kind = "nothing" if opening is None else _json_kind(opening[1])
+                        kind = "nothing" if opening is None else json_kind(opening[1])
                         raise ExportFormatError(path, f"'messages' is {kind}, not an array")
                     if "id" not in found:
                         raise ExportFormatError(
@@ -368,7 +346,7 @@ def _read_header(path: Path) -> dict[str, Any] | None:
                 if key in ("name", "type", "id"):
                     found[key] = _scalar(events)
                 else:
-                    _skip_value(events)
+                    skip_value(events)
         except JSON_ERRORS as exc:
             raise _json_error(path, reader, exc) from exc
     raise ExportFormatError(path, "not a Telegram export: no 'messages' array and no 'chats' list")
@@ -409,7 +387,7 @@ def _stream_account(context: _Context) -> Iterator[TelegramEvent]:
                 if key in _CHAT_LISTS:
                     yield from walker.chat_list(key)
                 else:
-                    _skip_value(events)
+                    skip_value(events)
         except JSON_ERRORS as exc:
             raise _json_error(path, reader, exc, walker.where()) from exc
 
@@ -436,9 +414,9 @@ class _AccountWalker:
     def _expect(self, opening: str, what: str) -> None:
         found = next(self.events, None)
         if found is None or found[1] != opening:
-            kind = "nothing" if found is None else _json_kind(found[1])
+            kind = "nothing" if found is None else json_kind(found[1])
             raise ExportFormatError(
-                self.context.path, f"{what} is {kind}, not {_json_kind(opening)}"
+                self.context.path, f"{what} is {kind}, not {json_kind(opening)}"
             )
 
     def chat_list(self, section: str) -> Iterator[TelegramEvent]:
@@ -449,7 +427,7 @@ class _AccountWalker:
             if event == "end_map":
                 return
             if key != "list":
-                _skip_value(events)
+                skip_value(events)
                 continue
             self._expect("start_array", f"'{section}.list'")
             for _p, item_event, _v in events:
@@ -458,7 +436,7 @@ class _AccountWalker:
                 if item_event != "start_map":
                     raise ExportFormatError(
                         self.context.path,
-                        f"'{section}.list' holds {_json_kind(item_event)}, not chat objects",
+                        f"'{section}.list' holds {json_kind(item_event)}, not chat objects",
                     )
                 yield from self._chat(section)
 
@@ -484,7 +462,7 @@ class _AccountWalker:
                 self.converter = _ChatConverter(self.context, header, label)
                 yield from self._messages(f"{section}.list.item.messages")
             else:
-                _skip_value(events)
+                skip_value(events)
 
     def _messages(self, prefix: str) -> Iterator[TelegramEvent]:
         """Build and convert the messages of the current chat, up to the array's end."""
