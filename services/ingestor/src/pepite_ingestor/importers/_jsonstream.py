@@ -164,14 +164,8 @@ def describe_json_error(exc: Exception, reader: TrackingReader) -> str:
 
 
 @contextmanager
-def open_export(path: Path) -> Iterator[TrackingReader]:
-    """Open an export file for streaming, turning OS errors into one-line errors.
-
-    Args:
-        path: The file to open.
-
-    Yields:
-        A :class:`TrackingReader` over the file.
+def open_binary(path: Path) -> Iterator[BinaryIO]:
+    """Open an export file for reading bytes, turning OS errors into one-line errors.
 
     Raises:
         ExportFormatError: the file is missing, a directory, or unreadable.
@@ -187,6 +181,23 @@ def open_export(path: Path) -> Iterator[TrackingReader]:
     except OSError as exc:
         raise ExportFormatError(path, f"cannot open file ({exc.strerror or exc})") from exc
     with raw:
+        yield raw
+
+
+@contextmanager
+def open_export(path: Path) -> Iterator[TrackingReader]:
+    """Open an export file for streaming JSON, turning OS errors into one-line errors.
+
+    Args:
+        path: The file to open.
+
+    Yields:
+        A :class:`TrackingReader` over the file.
+
+    Raises:
+        ExportFormatError: the file is missing, a directory, or unreadable.
+    """
+    with open_binary(path) as raw:
         yield TrackingReader(raw)
 
 

@@ -90,6 +90,7 @@ from pepite_contracts import (
     Platform,
     stable_id,
 )
+from pepite_ingestor.importers._jsonstream import open_binary
 from pepite_ingestor.importers.common import fast_event_id, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
 
@@ -221,7 +222,7 @@ class _Source:
     def open(self) -> Iterator[IO[bytes]]:
         """Open the chat's text for reading bytes."""
         if self.member is None:
-            with _open_file(self.path) as raw:
+            with open_binary(self.path) as raw:
                 yield raw
             return
         try:
@@ -283,22 +284,6 @@ class _Source:
         )
 
 
-@contextmanager
-def _open_file(path: Path) -> Iterator[IO[bytes]]:
-    try:
-        raw = path.open("rb")
-    except FileNotFoundError as exc:
-        raise ExportFormatError(path, "file not found") from exc
-    except IsADirectoryError as exc:
-        raise ExportFormatError(path, "is a directory, not an export file") from exc
-    except PermissionError as exc:
-        raise ExportFormatError(path, "permission denied") from exc
-    except OSError as exc:
-        raise ExportFormatError(path, f"cannot open file ({exc.strerror or exc})") from exc
-    with raw:
-        yield raw
-
-
 def _peek(raw: IO[bytes]) -> bytes:
     peek = getattr(raw, "peek", None)
     start: bytes = peek(4)[:4] if peek is not None else b""
@@ -355,7 +340,7 @@ def chat_name_from_file(file_name: str) -> str:
 
 def _source(path: Path) -> _Source:
     """Find the chat text of an export: the file itself, or the chat file of a zip."""
-    with _open_file(path) as raw:
+    with open_binary(path) as raw:
         is_zip = raw.read(4) == b"PK\x03\x04"
     if not is_zip:
         return _Source(path, None, chat_name_from_file(path.name))
