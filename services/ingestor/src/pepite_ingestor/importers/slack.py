@@ -712,23 +712,9 @@ class SlackConverter:
             else:
                 del raw["user_profile"]
         event_type = "member.joined" if joined else "member.left"
-        data = {
-            "event_id": _event_id(event_type, sid),
-            "occurred_at": at,
-            "community_id": self.community_id,
-            "payload": {
-                "member": member,
-                "platform": _PLATFORM,
-                "community_id": self.community_id,
-                "at": at,
-                "channel": channel,
-                "source_id": sid,
-                "raw": raw,
-            },
-        }
-        if joined:
-            return MemberJoined.model_validate(data)
-        return MemberLeft.model_validate(data)
+        return self._membership_event(
+            _event_id(event_type, sid), member, at, joined, channel, sid, raw
+        )
 
     def membership(
         self,
@@ -768,10 +754,21 @@ class SlackConverter:
             if user_extra:
                 raw["user"] = user_extra
         event_type = "member.joined" if joined else "member.left"
+        event_id = _event_id(event_type, member.id, channel.id if channel else "", at.isoformat())
+        return self._membership_event(event_id, member, at, joined, channel, source_id, raw)
+
+    def _membership_event(  # noqa: PLR0917 - the fields of one event
+        self,
+        event_id: str,
+        member: Member,
+        at: datetime,
+        joined: bool,
+        channel: ChannelRef | None,
+        source_id: str | None,
+        raw: dict[str, Any],
+    ) -> MemberJoined | MemberLeft:
         data = {
-            "event_id": _event_id(
-                event_type, member.id, channel.id if channel else "", at.isoformat()
-            ),
+            "event_id": event_id,
             "occurred_at": at,
             "community_id": self.community_id,
             "payload": {
