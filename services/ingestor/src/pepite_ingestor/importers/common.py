@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pepite_contracts import (
     MemberJoined,
@@ -16,7 +17,7 @@ from pepite_contracts import (
 )
 from pepite_contracts.events import EVENT_ID_NAMESPACE
 
-__all__ = ["ImportedEvent", "fast_event_id", "validate_community_id"]
+__all__ = ["ImportedEvent", "fast_event_id", "unmodeled", "validate_community_id"]
 
 #: What an importer yields: messages, and membership changes when the export records them.
 #: Exports hold the latest state of each message, so edits arrive as ``MessageIngested`` with
@@ -51,3 +52,15 @@ def _pick_event_id() -> Callable[..., str]:
 
 #: Drop-in for ``pepite_contracts.deterministic_event_id``: same ids, ~5x faster.
 fast_event_id: Callable[..., str] = _pick_event_id()
+
+
+def unmodeled(source: Mapping[str, Any], modeled: frozenset[str]) -> dict[str, Any]:
+    """The fields of ``source`` the contracts do not model and that carry a value.
+
+    Empty values (``None``, ``False``, ``0``, ``""``, ``[]``, ``{}``) are what exporters
+    write when there is nothing to say, so they are dropped to keep events small;
+    everything else is kept as-is, in the source's order: a set difference would order
+    keys differently from one process to the next, and so the bytes (and content
+    digest) of the same event.
+    """
+    return {key: value for key, value in source.items() if value and key not in modeled}

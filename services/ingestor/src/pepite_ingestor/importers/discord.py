@@ -41,7 +41,7 @@ from pepite_ingestor.importers._jsonstream import (
     open_export,
     skip_value,
 )
-from pepite_ingestor.importers.common import fast_event_id, validate_community_id
+from pepite_ingestor.importers.common import fast_event_id, unmodeled, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
 
 __all__ = ["THREAD_CHANNEL_TYPES", "DiscordEvent", "iter_discord_export"]
@@ -238,23 +238,8 @@ def _parse_time(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _extras(source: dict[str, Any], modeled: frozenset[str]) -> dict[str, Any]:
-    """The fields of ``source`` the contracts do not model and that carry a value.
-
-    Empty values (``None``, ``False``, ``0``, ``""``, ``[]``, ``{}``) are what
-    DCE writes when there is nothing to say, so they are dropped to keep events
-    small; everything else is kept as-is.
-    """
-    extra: dict[str, Any] = {}
-    for key in source.keys() - modeled:
-        value = source[key]
-        if value:
-            extra[key] = value
-    return extra
-
-
 def _user_extras(user: dict[str, Any], modeled: frozenset[str]) -> dict[str, Any]:
-    extra = _extras(user, modeled)
+    extra = unmodeled(user, modeled)
     if extra.get("discriminator") in _DEFAULT_DISCRIMINATORS:
         del extra["discriminator"]
     return extra
@@ -410,7 +395,7 @@ class _Converter:
                 }
             )
 
-        raw = _extras(message, _MESSAGE_FIELDS)
+        raw = unmodeled(message, _MESSAGE_FIELDS)
         message_type = _MESSAGE_TYPES.get(kind)
         if message_type is None:
             message_type = MessageType.SYSTEM
@@ -501,7 +486,7 @@ class _Converter:
                     "size_bytes": item.get("fileSizeBytes"),
                 }
             )
-            extras.append(_extras(item, _ATTACHMENT_FIELDS))
+            extras.append(unmodeled(item, _ATTACHMENT_FIELDS))
         if any(extras):
             # Same order as payload.attachments.
             raw["attachments"] = extras
@@ -522,8 +507,8 @@ class _Converter:
                     "count": item["count"],
                 }
             )
-            extra = _extras(item, _REACTION_FIELDS)
-            emoji_extra = _extras(emoji, _EMOJI_FIELDS)
+            extra = unmodeled(item, _REACTION_FIELDS)
+            emoji_extra = unmodeled(emoji, _EMOJI_FIELDS)
             if emoji_extra:
                 extra["emoji"] = emoji_extra
             extras.append(extra)

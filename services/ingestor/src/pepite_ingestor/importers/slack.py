@@ -56,7 +56,12 @@ from pepite_ingestor.importers._jsonstream import (
     TrackingReader,
     describe_json_error,
 )
-from pepite_ingestor.importers.common import ImportedEvent, fast_event_id, validate_community_id
+from pepite_ingestor.importers.common import (
+    ImportedEvent,
+    fast_event_id,
+    unmodeled,
+    validate_community_id,
+)
 from pepite_ingestor.importers.errors import ExportFormatError
 
 __all__ = [
@@ -212,17 +217,6 @@ def _ts_text(value: Any, field: str) -> str:
     raise SlackShapeError(field, "must be a Slack timestamp string like '1700000000.000100'")
 
 
-def _extras(source: Mapping[str, Any], modeled: frozenset[str]) -> dict[str, Any]:
-    """The fields of ``source`` the contracts do not model and that carry a value.
-
-    Empty values (``None``, ``False``, ``0``, ``""``, ``[]``, ``{}``) say nothing
-    and are dropped to keep events small; everything else is kept as-is, in the
-    source's order (a set difference would order keys differently from one run
-    to the next, and so the bytes of the same event).
-    """
-    return {key: value for key, value in source.items() if value and key not in modeled}
-
-
 def _required_ts(message: Mapping[str, Any]) -> str:
     ts = message.get("ts")
     if ts is None:
@@ -247,7 +241,7 @@ def _edited(edited: Any, author: Member, raw: dict[str, Any]) -> datetime:
 
 def _user_extras(user: Mapping[str, Any], member: Member) -> dict[str, Any]:
     """What a user object (users.json, ``team_join``) says beyond its Member."""
-    extra = _extras(user, _USER_FIELDS)
+    extra = unmodeled(user, _USER_FIELDS)
     profile = extra.get("profile")
     if isinstance(profile, dict):
         mapped = {"display_name": member.display_name, "image_72": member.avatar_url}
@@ -703,7 +697,7 @@ class SlackConverter:
         at = parse_slack_ts(ts)
         member = self.author(message)
         # The notice's text, subtype, inviter... stay with the change.
-        raw = _extras(message, _MEMBERSHIP_FIELDS)
+        raw = unmodeled(message, _MEMBERSHIP_FIELDS)
         profile = raw.get("user_profile")
         if profile:
             extra = self._profile_extras("user_profile", profile, member)
@@ -821,7 +815,7 @@ class SlackConverter:
         edited = message.get("edited")
         when = edited.get("ts") if isinstance(edited, dict) and edited.get("ts") else ts
         # The placeholder text and Slackbot as author say nothing; thread details stay.
-        raw = _extras(message, _TOMBSTONE_FIELDS)
+        raw = unmodeled(message, _TOMBSTONE_FIELDS)
         raw.pop("edited", None)
         return self._deletion(ts, "ts", parse_slack_ts(when, "edited.ts"), channel, raw)
 
@@ -835,7 +829,7 @@ class SlackConverter:
             raise SlackShapeError("deleted_ts", "is missing")
         when = message.get("ts") or message.get("event_ts")
         # ``previous_message`` holds the deleted text, which must disappear downstream.
-        raw = _extras(message, _CHANGE_FIELDS)
+        raw = unmodeled(message, _CHANGE_FIELDS)
         return self._deletion(deleted_ts, "deleted_ts", parse_slack_ts(when), channel, raw)
 
     def _changed(
@@ -857,7 +851,7 @@ class SlackConverter:
         if edited_at is None:
             edited_at = parse_slack_ts(change_ts) if change_ts else payload["created_at"]
         # ``previous_message`` is the text before the edit: its author chose to replace it.
-        raw = _extras(message, _CHANGE_FIELDS)
+        raw = unmodeled(message, _CHANGE_FIELDS)
         edit: dict[str, Any] = {
             "id": payload["id"],
             "platform": _PLATFORM,
@@ -900,7 +894,7 @@ def _reactions(reactions: Any, raw: dict[str, Any]) -> list[dict[str, Any]]:
         if count is None:
             count = len(users) if isinstance(users, list) else 0
         out.append({"emoji": name, "count": count})
-        extras.append(_extras(item, _REACTION_FIELDS))
+        extras.append(unmodeled(item, _REACTION_FIELDS))
     if any(extras):
         # Same order as payload.reactions: who reacted.
         raw["reactions"] = extras
@@ -925,7 +919,7 @@ def _attachments(files: Any, raw: dict[str, Any]) -> list[dict[str, Any]]:
                 "content_type": _optional_str(item.get("mimetype")),
             }
         )
-        extra = _extras(item, _FILE_FIELDS)
+        extra = unmodeled(item, _FILE_FIELDS)
         if size is not None and not (isinstance(size, int) and size >= 0):
             extra["size"] = size
         extras.append(extra)

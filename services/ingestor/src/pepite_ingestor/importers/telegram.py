@@ -91,7 +91,7 @@ from pepite_ingestor.importers._jsonstream import (
     open_export,
     skip_value,
 )
-from pepite_ingestor.importers.common import fast_event_id, validate_community_id
+from pepite_ingestor.importers.common import fast_event_id, unmodeled, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
 
 __all__ = ["CHAT_TYPES", "TelegramEvent", "iter_telegram_export", "sniff_telegram"]
@@ -579,16 +579,6 @@ def _formatted(entities: list[Any]) -> bool:
     return any(not isinstance(item, str) and item.get("type") != "plain" for item in entities)
 
 
-def _extras(source: dict[str, Any], modeled: frozenset[str]) -> dict[str, Any]:
-    """The fields of ``source`` the contracts do not model and that carry a value.
-
-    Empty values are what Telegram writes when there is nothing to say, so they
-    are dropped to keep events small; everything else is kept as-is.
-    """
-    # In file order, so that the same message always serializes to the same bytes.
-    return {key: value for key, value in source.items() if value and key not in modeled}
-
-
 class _Context:
     """What every chat of one export shares: where it comes from, and who is who."""
 
@@ -763,7 +753,7 @@ class _ChatConverter:
         """
         native_id = f"{self.chat_id}:{message_id}"
         sid = self._sid_prefix + native_id
-        raw = _extras(message, _MESSAGE_FIELDS)
+        raw = unmodeled(message, _MESSAGE_FIELDS)
         if raw_type is not None:
             raw["type"] = raw_type
         if raw_date is not None:
@@ -917,7 +907,7 @@ class _ChatConverter:
                     "count": item.get("count"),
                 }
             )
-            extra = _extras(item, _REACTION_FIELDS)
+            extra = unmodeled(item, _REACTION_FIELDS)
             if extra.get("type") == "emoji":
                 del extra["type"]
             extras.append(extra)

@@ -53,7 +53,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from pepite_contracts import ChannelRef
-from pepite_ingestor.importers.common import ImportedEvent
+from pepite_ingestor.importers.common import ImportedEvent, unmodeled
 from pepite_ingestor.importers.slack import (
     SlackConverter,
     SlackShapeError,
@@ -150,11 +150,6 @@ def _unavailable() -> JSONResponse:
         "the events could not be stored; nothing was recorded, Slack's retry will go through",
         headers={"Retry-After": "5"},
     )
-
-
-def _extras(event: Mapping[str, Any]) -> dict[str, Any]:
-    """What a membership event says beyond the change (inviter, channel type, team...)."""
-    return {key: value for key, value in event.items() if value and key not in _MEMBER_EVENT_FIELDS}
 
 
 def _url_verification(envelope: Mapping[str, Any]) -> JSONResponse:
@@ -314,7 +309,7 @@ class _SlackEventsHandler:
                     self._when(envelope, event),
                     joined=_MEMBER_EVENTS[kind],
                     channel=self._channel(event.get("channel")),
-                    raw=_extras(event),
+                    raw=unmodeled(event, _MEMBER_EVENT_FIELDS),
                 )
                 return [change]
             if kind == "team_join":
@@ -322,7 +317,10 @@ class _SlackEventsHandler:
                 if not isinstance(user, dict):
                     raise SlackShapeError("user", "must be a user object")
                 change = converter.membership(
-                    user, self._when(envelope, event), joined=True, raw=_extras(event)
+                    user,
+                    self._when(envelope, event),
+                    joined=True,
+                    raw=unmodeled(event, _MEMBER_EVENT_FIELDS),
                 )
                 return [change]
             if kind in _USER_EVENTS:
