@@ -42,7 +42,7 @@ from pepite_ingestor.importers._jsonstream import (
     skip_value,
 )
 from pepite_ingestor.importers.common import fast_event_id, unmodeled, validate_community_id
-from pepite_ingestor.importers.errors import ExportFormatError
+from pepite_ingestor.importers.errors import ExportFormatError, describe_contract_error
 
 __all__ = ["THREAD_CHANNEL_TYPES", "DiscordEvent", "iter_discord_export"]
 
@@ -124,9 +124,7 @@ def iter_discord_export(path: Path | str, community_id: str) -> Iterator[Discord
     try:
         converter = _Converter(path, community_id, guild, channel)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(["channel", *(str(part) for part in error["loc"])])
-        problem = f"invalid value for {field}: {error['msg']}"
+        problem = describe_contract_error(exc, within="channel")
         raise ExportFormatError(path, problem, "header") from exc
     return _stream_messages(path, converter)
 
@@ -597,8 +595,5 @@ def _diagnose(message: dict[str, Any], exc: Exception) -> str:
     if problem is not None:
         return problem
     if isinstance(exc, ValidationError):
-        # Named after the contract field: nothing in the source looked wrong.
-        error = exc.errors()[0]
-        location = ".".join(str(part) for part in error["loc"] if part != "payload")
-        return f"invalid value for {location}: {error['msg']}"
+        return describe_contract_error(exc)
     return f"cannot read message ({type(exc).__name__}: {exc})"

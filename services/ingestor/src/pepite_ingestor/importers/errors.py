@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 
 class ExportFormatError(Exception):
     """An export file cannot be read: missing, malformed, or not shaped as expected.
@@ -43,3 +45,20 @@ class ExportFormatError(Exception):
 
 class UnknownFormatError(ExportFormatError):
     """The file is not an export in any format this ingestor can read."""
+
+
+def describe_contract_error(exc: ValidationError, *, within: str | None = None) -> str:
+    """A contract validation error as ``invalid value for <field>: <reason>``.
+
+    Used when nothing in the source looked wrong, so the contract field is the best name
+    for the problem. The event envelope's ``payload`` level is left out of the field.
+
+    Args:
+        exc: The error.
+        within: A prefix for the field (``"channel"`` for a header's channel).
+    """
+    error = exc.errors()[0]
+    parts = [str(part) for part in error["loc"] if part != "payload"]
+    if within is not None:
+        parts.insert(0, within)
+    return f"invalid value for {'.'.join(parts)}: {error['msg']}"

@@ -62,7 +62,7 @@ from pepite_ingestor.importers.common import (
     unmodeled,
     validate_community_id,
 )
-from pepite_ingestor.importers.errors import ExportFormatError
+from pepite_ingestor.importers.errors import ExportFormatError, describe_contract_error
 
 __all__ = [
     "SlackConverter",
@@ -947,10 +947,7 @@ def diagnose_message(message: Any, exc: Exception) -> str:
     if problem is not None:
         return problem
     if isinstance(exc, ValidationError):
-        # Named after the contract field: nothing in the source looked wrong.
-        error = exc.errors()[0]
-        location = ".".join(str(part) for part in error["loc"] if part != "payload")
-        return f"invalid value for {location}: {error['msg']}"
+        return describe_contract_error(exc)
     return f"cannot read message ({type(exc).__name__}: {exc})"
 
 

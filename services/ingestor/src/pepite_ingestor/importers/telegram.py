@@ -92,7 +92,7 @@ from pepite_ingestor.importers._jsonstream import (
     skip_value,
 )
 from pepite_ingestor.importers.common import fast_event_id, unmodeled, validate_community_id
-from pepite_ingestor.importers.errors import ExportFormatError
+from pepite_ingestor.importers.errors import ExportFormatError, describe_contract_error
 
 __all__ = ["CHAT_TYPES", "TelegramEvent", "iter_telegram_export", "sniff_telegram"]
 
@@ -1019,9 +1019,7 @@ class _ChatConverter:
         if isinstance(exc, _FieldError):
             problem = str(exc)
         elif isinstance(exc, ValidationError):
-            error = exc.errors()[0]
-            location = ".".join(str(part) for part in error["loc"] if part != "payload")
-            problem = f"invalid value for {location}: {error['msg']}"
+            problem = describe_contract_error(exc)
         else:
             problem = f"cannot read message ({type(exc).__name__}: {exc})"
         return ExportFormatError(self.path, problem, position)

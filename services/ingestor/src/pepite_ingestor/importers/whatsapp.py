@@ -92,7 +92,7 @@ from pepite_contracts import (
 )
 from pepite_ingestor.importers._jsonstream import open_binary
 from pepite_ingestor.importers.common import fast_event_id, validate_community_id
-from pepite_ingestor.importers.errors import ExportFormatError
+from pepite_ingestor.importers.errors import ExportFormatError, describe_contract_error
 
 __all__ = ["WhatsAppEvent", "chat_name_from_file", "iter_whatsapp_export", "sniff_whatsapp"]
 
@@ -554,12 +554,8 @@ class _Converter:
         try:
             return self._convert_message(number, header, more)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            location = ".".join(str(part) for part in error["loc"] if part != "payload")
             raise ExportFormatError(
-                self.path,
-                f"invalid value for {location}: {error['msg']}",
-                self.source.where(number),
+                self.path, describe_contract_error(exc), self.source.where(number)
             ) from exc
 
     def _time(self, number: int, header: re.Match[str]) -> tuple[datetime, str]:
