@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from pepite_contracts import (
@@ -17,7 +18,14 @@ from pepite_contracts import (
 )
 from pepite_contracts.events import EVENT_ID_NAMESPACE
 
-__all__ = ["ImportedEvent", "fast_event_id", "unmodeled", "validate_community_id"]
+__all__ = [
+    "ImportedEvent",
+    "fast_event_id",
+    "message_event_id",
+    "message_ingested",
+    "unmodeled",
+    "validate_community_id",
+]
 
 #: What an importer yields: messages, and membership changes when the export records them.
 #: Exports hold the latest state of each message, so edits arrive as ``MessageIngested`` with
@@ -64,3 +72,34 @@ def unmodeled(source: Mapping[str, Any], modeled: frozenset[str]) -> dict[str, A
     digest) of the same event.
     """
     return {key: value for key, value in source.items() if value and key not in modeled}
+
+
+def message_event_id(message_id: str, edited_at: datetime | None) -> str:
+    """The id of the ``message.ingested`` event of one version of a message.
+
+    Every importer and live adapter derives it the same way, so the same message seen
+    live and later imported from an export is the same event.
+    """
+    return fast_event_id("message.ingested", message_id, edited_at.isoformat() if edited_at else "")
+
+
+def message_ingested(
+    community_id: str,
+    payload: dict[str, Any],
+    *,
+    created_at: datetime,
+    edited_at: datetime | None,
+) -> MessageIngested:
+    """Validate a normalized message's fields (``payload``) into its event.
+
+    Raises:
+        pydantic.ValidationError: a field does not fit the contract.
+    """
+    return MessageIngested.model_validate(
+        {
+            "event_id": message_event_id(payload["id"], edited_at),
+            "occurred_at": created_at,
+            "community_id": community_id,
+            "payload": payload,
+        }
+    )

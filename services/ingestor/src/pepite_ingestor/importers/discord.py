@@ -41,7 +41,12 @@ from pepite_ingestor.importers._jsonstream import (
     open_export,
     skip_value,
 )
-from pepite_ingestor.importers.common import fast_event_id, unmodeled, validate_community_id
+from pepite_ingestor.importers.common import (
+    fast_event_id,
+    message_ingested,
+    unmodeled,
+    validate_community_id,
+)
 from pepite_ingestor.importers.errors import ExportFormatError, describe_contract_error
 
 __all__ = ["THREAD_CHANNEL_TYPES", "DiscordEvent", "iter_discord_export"]
@@ -430,15 +435,8 @@ class _Converter:
         if mentions:
             payload["mentions"] = self._mentions(mentions, raw)
 
-        return MessageIngested.model_validate(
-            {
-                "event_id": _event_id(
-                    "message.ingested", sid, edited_at.isoformat() if edited_at else ""
-                ),
-                "occurred_at": created_at,
-                "community_id": self.community_id,
-                "payload": payload,
-            }
+        return message_ingested(
+            self.community_id, payload, created_at=created_at, edited_at=edited_at
         )
 
     def _reply_to(self, reference: Any, raw: dict[str, Any]) -> str | None:

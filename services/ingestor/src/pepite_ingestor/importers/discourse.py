@@ -76,7 +76,7 @@ from pepite_ingestor.importers._jsonstream import (
     open_export,
     skip_value,
 )
-from pepite_ingestor.importers.common import fast_event_id, validate_community_id
+from pepite_ingestor.importers.common import fast_event_id, message_ingested, validate_community_id
 from pepite_ingestor.importers.errors import ExportFormatError
 
 __all__ = [
@@ -850,15 +850,8 @@ class _Converter:
         reactions = self._reactions(post, raw)
         if reactions:
             payload["reactions"] = reactions
-        return MessageIngested.model_validate(
-            {
-                "event_id": fast_event_id(
-                    "message.ingested", sid, edited_at.isoformat() if edited_at else ""
-                ),
-                "occurred_at": created_at,
-                "community_id": self.community_id,
-                "payload": payload,
-            }
+        return message_ingested(
+            self.community_id, payload, created_at=created_at, edited_at=edited_at
         )
 
     def _deletion(

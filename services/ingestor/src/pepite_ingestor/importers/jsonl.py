@@ -54,7 +54,12 @@ from pepite_contracts import (
     stable_id,
 )
 from pepite_ingestor.importers._jsonstream import BACKEND, JSON_ERRORS, TrackingReader, open_export
-from pepite_ingestor.importers.common import ImportedEvent, fast_event_id, validate_community_id
+from pepite_ingestor.importers.common import (
+    ImportedEvent,
+    fast_event_id,
+    message_ingested,
+    validate_community_id,
+)
 from pepite_ingestor.importers.errors import ExportFormatError
 
 __all__ = [
@@ -486,15 +491,8 @@ class JsonlConverter:
             ]
         if record.mentions:
             payload["mentions"] = self._mentions(platform, record.mentions)
-        return MessageIngested.model_validate(
-            {
-                "event_id": fast_event_id(
-                    "message.ingested", sid, edited_at.isoformat() if edited_at else ""
-                ),
-                "occurred_at": created_at,
-                "community_id": self.community_id,
-                "payload": payload,
-            }
+        return message_ingested(
+            self.community_id, payload, created_at=created_at, edited_at=edited_at
         )
 
     def _edit(self, record: EditRecord) -> MessageEdited:

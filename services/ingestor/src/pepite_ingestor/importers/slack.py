@@ -59,6 +59,7 @@ from pepite_ingestor.importers._jsonstream import (
 from pepite_ingestor.importers.common import (
     ImportedEvent,
     fast_event_id,
+    message_ingested,
     unmodeled,
     validate_community_id,
 )
@@ -548,15 +549,8 @@ class SlackConverter:
 
     def _ingested(self, message: Mapping[str, Any], channel: ChannelRef) -> MessageIngested:
         payload, edited_at = self.message_payload(message, channel)
-        return MessageIngested.model_validate(
-            {
-                "event_id": _event_id(
-                    "message.ingested", payload["id"], edited_at.isoformat() if edited_at else ""
-                ),
-                "occurred_at": payload["created_at"],
-                "community_id": self.community_id,
-                "payload": payload,
-            }
+        return message_ingested(
+            self.community_id, payload, created_at=payload["created_at"], edited_at=edited_at
         )
 
     def message_payload(

@@ -91,7 +91,12 @@ from pepite_ingestor.importers._jsonstream import (
     open_export,
     skip_value,
 )
-from pepite_ingestor.importers.common import fast_event_id, unmodeled, validate_community_id
+from pepite_ingestor.importers.common import (
+    fast_event_id,
+    message_ingested,
+    unmodeled,
+    validate_community_id,
+)
 from pepite_ingestor.importers.errors import ExportFormatError, describe_contract_error
 
 __all__ = ["CHAT_TYPES", "TelegramEvent", "iter_telegram_export", "sniff_telegram"]
@@ -803,15 +808,8 @@ class _ChatConverter:
         if reply_to is not None:
             payload["reply_to_id"] = self._stable(reply_to)
         payload["edited_at"] = edited_at
-        return MessageIngested.model_validate(
-            {
-                "event_id": _event_id(
-                    "message.ingested", sid, edited_at.isoformat() if edited_at else ""
-                ),
-                "occurred_at": created_at,
-                "community_id": self.community_id,
-                "payload": payload,
-            }
+        return message_ingested(
+            self.community_id, payload, created_at=created_at, edited_at=edited_at
         )
 
     def _parent(

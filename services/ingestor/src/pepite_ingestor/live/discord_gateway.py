@@ -69,7 +69,12 @@ from pepite_contracts import (
     ThreadRef,
     stable_id,
 )
-from pepite_ingestor.importers.common import ImportedEvent, fast_event_id, validate_community_id
+from pepite_ingestor.importers.common import (
+    ImportedEvent,
+    fast_event_id,
+    message_event_id,
+    validate_community_id,
+)
 from pepite_ingestor.live.sink import EventSink
 from pepite_ingestor.settings import Settings
 
@@ -479,9 +484,8 @@ def message_event(message: discord.Message, community_id: str) -> MessageIngeste
             },
         )
     normalized = normalize_message(message, community_id)
-    edited = normalized.edited_at
     return MessageIngested(
-        event_id=fast_event_id("message.ingested", sid, edited.isoformat() if edited else ""),
+        event_id=message_event_id(sid, normalized.edited_at),
         occurred_at=created_at,
         community_id=community_id,
         payload=normalized,
