@@ -13,6 +13,8 @@ from typing import Any
 
 import typer
 
+from pepite_contracts import validate_community_id
+
 ENTRY_POINT_GROUP = "pepite.commands"
 
 
@@ -43,6 +45,18 @@ def fail(message: str, *, code: int = 1) -> typer.Exit:
     """Print ``pepite: message`` on stderr and return the exit to raise."""
     typer.echo(f"pepite: {message}", err=True)
     return typer.Exit(code)
+
+
+def require_community_id(community: str) -> None:
+    """Stop the command with one line if ``community`` cannot be a community id.
+
+    Raises:
+        typer.Exit: the id is invalid (the reason is printed).
+    """
+    try:
+        validate_community_id(community)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 def main() -> None:

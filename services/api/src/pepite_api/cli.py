@@ -11,8 +11,7 @@ from pymongo.errors import PyMongoError
 from pepite_api.repository import StatusRepository
 from pepite_api.schemas import CommunityStatus
 from pepite_api.settings import Settings
-from pepite_contracts import validate_community_id
-from pepite_kit.cli import fail
+from pepite_kit.cli import fail, require_community_id
 from pepite_kit.mongo import mongo_database
 
 
@@ -20,10 +19,7 @@ def status_command(
     community: Annotated[str, typer.Option("--community", "-c", help="Community id.")],
 ) -> None:
     """Print messages, members, channels and first/last message time of a community."""
-    try:
-        validate_community_id(community)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    require_community_id(community)
     settings = Settings()
     try:
         status = asyncio.run(_status(settings, community))

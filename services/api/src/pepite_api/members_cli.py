@@ -13,8 +13,7 @@ from pymongo.errors import PyMongoError
 from pepite_api.identities import INDEXES, IdentityRepository, UnknownMembersError
 from pepite_api.schemas import MemberProfile
 from pepite_api.settings import Settings
-from pepite_contracts import validate_community_id
-from pepite_kit.cli import fail
+from pepite_kit.cli import fail, require_community_id
 from pepite_kit.mongo import mongo_database
 
 app = typer.Typer(help="Members across platforms: link identities of one person.")
@@ -24,10 +23,7 @@ T = TypeVar("T")
 
 
 def _run(community: str, action: Callable[[IdentityRepository], Awaitable[T]]) -> T:
-    try:
-        validate_community_id(community)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    require_community_id(community)
     settings = Settings()
 
     async def run() -> T:

@@ -20,7 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from pepite_contracts import all_topics, validate_community_id
+from pepite_contracts import all_topics
 from pepite_ingestor.importers import (
     FOLDER_FORMATS,
     ExportFormatError,
@@ -31,7 +31,7 @@ from pepite_ingestor.importers import (
 from pepite_ingestor.pipeline import FileProgress, ImportWorkerError, import_files
 from pepite_ingestor.settings import Settings
 from pepite_kit import EventPublisher, ensure_topics
-from pepite_kit.cli import fail
+from pepite_kit.cli import fail, require_community_id
 from pepite_kit.metrics import IMPORT_RECORDS
 
 _stderr = Console(stderr=True)
@@ -95,10 +95,7 @@ def import_command(
     Importing the same export again is safe: messages keep their stable ids, so
     nothing is stored twice.
     """
-    try:
-        validate_community_id(community)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    require_community_id(community)
     settings = Settings()
     try:
         files = list(_export_files(paths, export_format))
