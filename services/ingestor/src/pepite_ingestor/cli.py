@@ -98,17 +98,20 @@ def import_command(
     require_community_id(community)
     settings = Settings()
     try:
-        files = list(_export_files(paths, export_format))
-        # Refuse unreadable or unknown files before anything is published.
-        for path in files:
+        # Refuse unreadable or unknown files before anything is published; formats
+        # are detected once, here.
+        files: list[tuple[Path, str]] = []
+        for path in _export_files(paths, export_format):
             if export_format is None:
-                detect_format(path)
+                files.append((path, detect_format(path)))
             elif export_format not in supported_formats():
                 raise UnknownFormatError(
                     str(path),
                     f"unknown format {export_format!r} (supported: "
                     f"{', '.join(supported_formats())})",
                 )
+            else:
+                files.append((path, export_format))
     except ExportFormatError as exc:
         raise fail(str(exc)) from None
     try:
@@ -122,7 +125,7 @@ def import_command(
 
 
 async def _import(  # noqa: PLR0917 - a private helper of the command above
-    files: list[Path],
+    files: list[tuple[Path, str]],
     community: str,
     export_format: str | None,
     settings: Settings,
@@ -157,7 +160,7 @@ async def _import(  # noqa: PLR0917 - a private helper of the command above
                 await pub.send_many((topic_names[t], key, value) for t, key, value in records)
 
             results = await import_files(
-                [(path, export_format) for path in files],
+                files,
                 community,
                 send=send,
                 flush=pub.flush,
