@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from pepite_contracts.analysis import AnalyzedMessage
 from pepite_contracts.ids import CommunityId
 from pepite_contracts.messages import (
     MembershipChange,
@@ -80,11 +81,18 @@ class MessageDeleted(EventEnvelope):
     payload: MessageDeletion
 
 
+class MessageAnalyzed(EventEnvelope):
+    """The classifier analyzed a message (again, when it was edited)."""
+
+    type: Literal["message.analyzed"] = "message.analyzed"
+    payload: AnalyzedMessage
+
+
 #: Events about one message; they share its channel's partition, so they stay in order.
 MessageEvent = MessageIngested | MessageEdited | MessageDeleted
 
 Event = Annotated[
-    MessageIngested | MessageEdited | MessageDeleted | MemberJoined | MemberLeft,
+    MessageIngested | MessageEdited | MessageDeleted | MemberJoined | MemberLeft | MessageAnalyzed,
     Field(discriminator="type"),
 ]
 

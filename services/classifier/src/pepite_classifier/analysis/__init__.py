@@ -1,0 +1,1 @@
+"""Message analysis: one interface, a local (offline) and an OpenAI-compatible analyzer."""
