@@ -101,7 +101,10 @@ class Analysis(ContractModel):
     kind: MessageKind
     kind_scores: dict[MessageKind, float] = Field(
         default_factory=dict,
-        description="Score in [0, 1] of each kind considered; the primary kind scores highest.",
+        description=(
+            "Probability in [0, 1] of each kind considered, each on its own: a message can be"
+            " both a question and a problem. The primary kind is chosen among them."
+        ),
     )
     sentiment: Sentiment = Sentiment.NEUTRAL
     sentiment_score: float = Field(
