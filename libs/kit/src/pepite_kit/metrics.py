@@ -78,3 +78,37 @@ IMPORT_RECORDS = Counter(
     "Records read from exports and published, by format and event type.",
     ["format", "type"],
 )
+MESSAGES_ANALYZED = Counter(
+    "pepite_messages_analyzed_total",
+    "Messages whose analysis was stored, by the analyzer that made it.",
+    ["analyzer"],
+)
+ANALYZER_BATCH_SECONDS = Histogram(
+    "pepite_analyzer_batch_seconds",
+    "Time to analyze one batch of messages, by analyzer.",
+    ["analyzer"],
+    buckets=_LATENCY_BUCKETS,
+)
+MESSAGES_EMBEDDED = Counter(
+    "pepite_messages_embedded_total",
+    "Messages turned into sentence embeddings (the costly step of local analysis).",
+)
+LLM_TOKENS = Counter(
+    "pepite_llm_tokens_total",
+    "Tokens billed by the LLM, by model and kind (prompt or completion).",
+    ["model", "kind"],
+)
+LLM_COST_USD = Counter(
+    "pepite_llm_cost_usd_total",
+    "Estimated LLM cost in US dollars, by model.",
+    ["model"],
+)
+LLM_CACHE_HITS = Counter(
+    "pepite_llm_cache_hits_total",
+    "Messages answered from the analysis cache instead of a paid call.",
+)
+LLM_FALLBACKS = Counter(
+    "pepite_llm_fallbacks_total",
+    "Messages analyzed locally instead of by the LLM, by reason.",
+    ["reason"],
+)
