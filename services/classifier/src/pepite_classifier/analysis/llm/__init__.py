@@ -1,0 +1,1 @@
+"""The pieces of the OpenAI-compatible analyzer: prompt, output schema, prices, calls."""
