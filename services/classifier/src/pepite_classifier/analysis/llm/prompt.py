@@ -94,6 +94,7 @@ def max_completion_tokens(count: int) -> int:
     """A ceiling on the answer's length, to bound what a runaway answer can cost.
 
     An item such as ``{"i":12,"k":["question","problem"],"s":-1,"m":"frustrated","l":"en"}``
-    is about 30 tokens; the ceiling leaves room for three kinds and longer ids.
+    is about 30 tokens; the ceiling leaves twice that, so an honest answer never hits it
+    (a cut answer is paid for and then asked again).
     """
-    return 40 * count + 20
+    return 64 * count + 32

@@ -1,0 +1,1 @@
+"""Fakes of what lies outside Pépite (an LLM server), for tests and benchmarks."""
