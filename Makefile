@@ -58,6 +58,7 @@ typecheck: install ## mypy (strict on libs/)
 bench: install stack-up ## Benchmark the pipeline and 1M-message imports; prints JSON lines
 	$(RUN) python bench/pipeline.py
 	$(RUN) python bench/imports.py
+	$(RUN) python bench/llm_tokens.py
 
 # Local stack without Docker: Kafka API (Tansu), MongoDB replica set, Prometheus.
 # Ports and folders: PEPITE_* variables, see deploy/local/stack.py.
