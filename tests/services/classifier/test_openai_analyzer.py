@@ -6,10 +6,12 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tests.fakes.openai_server import (
     BadJson,
@@ -24,13 +26,16 @@ from tests.fakes.openai_server import (
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
+from pepite_classifier.analysis.llm.client import retry_after_s
 from pepite_classifier.analysis.llm.errors import LlmConfigError
 from pepite_classifier.analysis.llm.pricing import ModelPrice
+from pepite_classifier.analysis.llm.prompt import PromptMessage, render_batch
+from pepite_classifier.analysis.llm.schema import Label, parse_items, to_analysis
 from pepite_classifier.analysis.llm.topic_namer import OpenAITopicNamer
 from pepite_classifier.analysis.llm_repository import LlmRepository, UsageDelta, month_of
 from pepite_classifier.analysis.openai_analyzer import OpenAIAnalyzer
 from pepite_classifier.settings import Settings
-from pepite_contracts import Analysis, AnalyzerName, MessageKind
+from pepite_contracts import Analysis, AnalyzerName, MessageKind, Mood, Sentiment
 from pepite_kit import Database
 from pepite_kit.mongo import ensure_indexes
 
@@ -617,3 +622,60 @@ async def test_batched_labeling_averages_at_most_150_tokens_per_message(
     assert spent.messages == spent.messages_sent > 100
     per_message = (spent.prompt_tokens + spent.completion_tokens) / spent.messages
     assert per_message <= 150
+
+
+# ----- the pieces -----
+def test_the_compact_label_becomes_an_analysis() -> None:
+    label = Label.model_validate({"i": 1, "k": ["hate", "spam"], "s": -2, "m": "angry", "l": "FR"})
+
+    analysis = to_analysis(label, "gpt-4o-mini")
+
+    assert analysis.kind is MessageKind.TOXIC
+    assert analysis.kind_scores == {MessageKind.TOXIC: 0.9, MessageKind.SPAM: 0.7}
+    assert (analysis.moderation.toxicity, analysis.moderation.hate) == (0.9, 0.9)
+    assert analysis.moderation.spam == 0.7
+    assert (analysis.sentiment, analysis.sentiment_score) == (Sentiment.NEGATIVE, -1.0)
+    assert (analysis.mood, analysis.language) == (Mood.ANGRY, "fr")
+    assert (analysis.analyzer, analysis.model) == (AnalyzerName.OPENAI, "gpt-4o-mini")
+    odd = Label.model_validate({"i": 1, "k": ["social"], "s": 0, "m": "neutral", "l": "english"})
+    assert to_analysis(odd, "m").language == "und"
+
+
+def test_answers_are_checked_item_by_item() -> None:
+    content = json.dumps(
+        {
+            "r": [
+                {"i": 1, "k": ["question"], "s": 0, "m": "curious", "l": "en"},
+                {"i": 2, "k": ["nonsense"], "s": 0, "m": "curious", "l": "en"},
+                {"i": 9, "k": ["social"], "s": 0, "m": "neutral", "l": "en"},
+            ]
+        }
+    )
+
+    parsed = parse_items(f"```json\n{content}\n```", Label, {1, 2, 3})
+
+    assert list(parsed.items) == [1]
+    assert parsed.problem is not None
+    assert parse_items('{"r": [', Label, {1}).items == {}
+    assert parse_items(None, Label, {1}).problem == "empty answer"
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after_s(httpx.Headers({"retry-after-ms": "1500", "retry-after": "9"})) == 1.5
+    assert retry_after_s(httpx.Headers({"retry-after": "2"})) == 2.0
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 < (retry_after_s(httpx.Headers({"retry-after": later})) or 0) <= 30
+    assert retry_after_s(httpx.Headers({"retry-after": "soon"})) is None
+    assert retry_after_s(httpx.Headers()) is None
+
+
+def test_the_prompt_keeps_messages_on_one_line_and_short() -> None:
+    long = PromptMessage.of("a\nb  c " + "x" * 600, ("q?\nreally",), text_chars=50, context_chars=8)
+
+    assert "\n" not in long.text
+    assert len(long.text) == 50
+    assert long.text.endswith("…")
+    assert long.context == "q? real…"
+    assert PromptMessage.of("hi", ("parent",), text_chars=50, context_chars=0).context is None
+    assert render_batch([PromptMessage("a"), PromptMessage("b", "zz")]) == "1: a\n2^ zz\n2: b"
+    assert long.cache_key("m1") != long.cache_key("m2")

@@ -186,7 +186,10 @@ class OpenAIAnalyzer:
         month = month_of(self._clock())
         for community_id, counts in counters.items():
             await self._repository.add_usage(community_id, month, UsageDelta(**counts))
-        return [outcome for outcome in outcomes if outcome is not None]
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        if len(answered) != len(requests):
+            raise RuntimeError("a request was left without an outcome")
+        return answered
 
     async def aclose(self) -> None:
         """Close the HTTP client (the fallback is closed by whoever created it)."""

@@ -108,6 +108,9 @@ class ChatCaller:
             except openai.APIConnectionError as exc:  # includes APITimeoutError
                 delay = self._backoff(attempt)
                 what = type(exc).__name__
+            except openai.OpenAIError as exc:
+                # A 2xx the SDK could not read: the server is not speaking the API.
+                raise LlmUnavailableError(f"unreadable response: {exc}") from exc
             else:
                 return _reply(completion, system, user)
             if attempt == attempts:

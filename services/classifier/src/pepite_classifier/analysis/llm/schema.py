@@ -72,6 +72,7 @@ MAX_KINDS = len(RANK_SCORES)
 SENTIMENT_RANGE = 2
 
 _LANGUAGE = re.compile(r"[a-z]{2}")
+_FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
 
 
 class BatchItem(BaseModel):
@@ -171,7 +172,7 @@ def parse_items(
     if not content:
         return Parsed({}, "empty answer")
     try:
-        envelope = Envelope.model_validate_json(content)
+        envelope = Envelope.model_validate_json(_unfenced(content))
     except ValidationError as exc:
         return Parsed({}, f"not the expected JSON: {_first_error(exc)}")
     items: dict[int, ItemT] = {}
@@ -189,6 +190,12 @@ def parse_items(
     if missing:
         problem = f"{missing} of {len(expected_ids)} ids without a valid item ({invalid} invalid)"
     return Parsed(items, problem)
+
+
+def _unfenced(content: str) -> str:
+    """The JSON inside a Markdown code fence, which servers without structured outputs add."""
+    match = _FENCED.fullmatch(content.strip())
+    return match[1] if match else content
 
 
 def _first_error(exc: ValidationError) -> str:
