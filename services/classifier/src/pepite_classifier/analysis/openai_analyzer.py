@@ -4,7 +4,8 @@ Per call of :meth:`OpenAIAnalyzer.analyze`:
 
 1. Messages whose author opted out of AI processing, bots' messages and empty texts go
    to the local analyzer: the first are never sent anywhere, the others are not worth
-   paying for.
+   paying for. (A request's context is sent with it: whoever builds requests leaves
+   out the texts of opted-out members there.)
 2. The others are looked up in the answer cache (same model, prompt, text and context:
    same answer), and identical messages of the call are sent once.
 3. What is left is sent per community, ``llm_batch_size`` messages per call, a few calls
