@@ -49,7 +49,7 @@ class Analyzer(Protocol):
         """Analyze every request.
 
         Raises:
-            AnalyzerUnavailable: the analyzer cannot answer now; nothing was stored.
+            AnalyzerUnavailableError: the analyzer cannot answer now; nothing was stored.
         """
         ...
 
@@ -58,5 +58,5 @@ class Analyzer(Protocol):
         ...
 
 
-class AnalyzerUnavailable(RuntimeError):
+class AnalyzerUnavailableError(RuntimeError):
     """The analyzer cannot answer at the moment (a remote model down, say)."""

@@ -47,6 +47,7 @@ from pepite_classifier.analysis.llm.schema import (
 from pepite_classifier.analysis.llm_repository import LlmRepository, UsageDelta, month_of
 from pepite_classifier.settings import Settings
 from pepite_contracts import Analysis, AnalyzerName
+from pepite_kit.metrics import LLM_CACHE_HITS, LLM_COST_USD, LLM_FALLBACKS, LLM_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class OpenAIAnalyzer:
         """Analyze every request, with the model where allowed and worth it, else locally.
 
         Raises:
-            AnalyzerUnavailable: the fallback analyzer could not answer.
+            AnalyzerUnavailableError: the fallback analyzer could not answer.
         """
         outcomes: list[AnalysisOutcome | None] = [None] * len(requests)
         counters: dict[str, Counter[str]] = {}
@@ -300,6 +301,10 @@ class OpenAIAnalyzer:
                 },
             )
         await self._repository.store(new, prompt_version=PROMPT_VERSION)
+        cost = self._price.cost_usd(reply.prompt_tokens, reply.completion_tokens)
+        LLM_TOKENS.labels(model=self._model, kind="prompt").inc(reply.prompt_tokens)
+        LLM_TOKENS.labels(model=self._model, kind="completion").inc(reply.completion_tokens)
+        LLM_COST_USD.labels(model=self._model).inc(cost)
         await self._repository.add_usage(
             community_id,
             month,
@@ -309,7 +314,7 @@ class OpenAIAnalyzer:
                 messages=len(new),
                 prompt_tokens=reply.prompt_tokens,
                 completion_tokens=reply.completion_tokens,
-                cost_usd=self._price.cost_usd(reply.prompt_tokens, reply.completion_tokens),
+                cost_usd=cost,
                 invalid_answers=int(parsed.problem is not None),
             ),
         )
@@ -361,3 +366,7 @@ def _local_reason(request: AnalysisRequest) -> str | None:
 
 def _count(counters: dict[str, Counter[str]], community_id: str, name: str) -> None:
     counters.setdefault(community_id, Counter())[name] += 1
+    if name == _CACHE_HIT:
+        LLM_CACHE_HITS.inc()
+    else:
+        LLM_FALLBACKS.labels(reason=name.removeprefix("local_")).inc()
