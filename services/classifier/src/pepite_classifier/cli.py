@@ -140,7 +140,7 @@ def insights_command(  # noqa: PLR0917 - one parameter per command-line option
     try:
         report = _run(settings, build)
     except (NoDataError, ValueError) as exc:
-        raise fail(str(exc).strip("'\"")) from None
+        raise fail(str(exc)) from None
     if output is OutputFormat.JSON:
         typer.echo(report.model_dump_json(indent=2))
     else:
@@ -187,7 +187,9 @@ def render_report(report: InsightsReport) -> str:
         f"  {_change(report.insights_change, report.insights)}",
         "",
     ]
-    rows: list[tuple[str, ...]] = [("KIND / CATEGORY", "COUNT", "% MSGS", "% INSIGHTS", "CHANGE")]
+    rows: list[tuple[str, ...]] = [
+        ("KIND / CATEGORY", "COUNT", "% MSGS", "% INSIGHTS", "% KIND", "CHANGE")
+    ]
     bars: list[str] = [""]
     for kind_line in report.kinds:
         rows.append(
@@ -196,16 +198,15 @@ def render_report(report: InsightsReport) -> str:
                 _count(kind_line.count),
                 _share(kind_line.percent_of_messages),
                 _share(kind_line.percent_of_insights),
+                "",
                 _change(kind_line.change, kind_line.count),
             )
         )
         bars.append(_bar(kind_line.percent_of_messages))
         for label, count, share, change in _category_rows(kind_line):
-            rows.append((f"  {label}", count, "", share, change))
+            rows.append((f"  {label}", count, "", "", share, change))
             bars.append("")
-    lines.extend(_table(rows, bars, right=(1, 2, 3)))
-    if report.kinds and any(line.topics for line in report.kinds):
-        lines.append("  (a category's share is of its kind)")
+    lines.extend(_table(rows, bars, right=(1, 2, 3, 4)))
     lines.append("")
     channel_rows: list[tuple[str, ...]] = [
         ("CHANNEL", "MESSAGES", "% MSGS", "CHANGE", "INSIGHTS", "% OF CHANNEL")
