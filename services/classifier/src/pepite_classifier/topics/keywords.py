@@ -91,19 +91,44 @@ def topic_keywords(
     return [_best(vocabulary, scores[t], per_class[t], top) for t in range(topics)]
 
 
+#: A phrase stands for its words when it scores at least this share of the word's score:
+#: "login error" says more than "login" and "error" side by side.
+PHRASE_SHARE = 0.7
+#: Candidates looked at per topic, best first.
+_CANDIDATES = 200
+
+
 def _best(vocabulary: np.ndarray, scores: np.ndarray, counts: np.ndarray, top: int) -> list[str]:
-    """The top terms, skipping those a better phrase already says."""
+    """The top terms, phrases preferred to the words they contain, no word said twice."""
+    # A term must be used by at least two messages of the topic to say something of it.
+    ranked = [
+        (str(vocabulary[i]), float(scores[i]))
+        for i in np.argsort(-scores, kind="stable")[:_CANDIDATES]
+        if scores[i] > 0 and counts[i] >= 2
+    ]
+    phrases: dict[str, list[tuple[str, float]]] = {}
+    for term, score in ranked:
+        if " " in term:
+            for word in term.split(" "):
+                phrases.setdefault(word, []).append((term, score))
     chosen: list[str] = []
     words_used: set[str] = set()
-    # A term must be used by at least two messages of the topic to say something of it.
-    for index in np.argsort(-scores, kind="stable"):
-        if len(chosen) == top or scores[index] <= 0 or counts[index] < 2:
+    for candidate, score in ranked:
+        if len(chosen) == top:
             break
-        term = str(vocabulary[index])
+        term = candidate
+        if " " not in candidate:
+            # The best phrase with this word, if it is nearly as strong, speaks for it.
+            term = next(
+                (
+                    phrase
+                    for phrase, phrase_score in phrases.get(candidate, [])
+                    if phrase_score >= PHRASE_SHARE * score and phrase not in chosen
+                ),
+                candidate,
+            )
         parts = term.split(" ")
-        if len(parts) == 1 and term in words_used:
-            continue
-        if len(parts) == 2 and all(part in words_used for part in parts):
+        if all(part in words_used for part in parts):
             continue
         chosen.append(term)
         words_used.update(parts)
