@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -9,6 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pymongo import AsyncMongoClient
+from tests.conftest import Stack
+from typer.testing import CliRunner
 
 from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.rollups import rollup_changes, state_from_document
@@ -30,6 +35,7 @@ from pepite_classifier.topics.keywords import keyword_name, terms, tokens, topic
 from pepite_classifier.topics.repository import TopicRun
 from pepite_contracts import Analysis, MessageKind
 from pepite_kit import Database
+from pepite_kit.cli import build_app
 from pepite_kit.mongo import ensure_indexes
 
 #: Paraphrases of five things a community says, in the kind each is.
@@ -417,3 +423,51 @@ async def test_the_background_check_reclusters_only_communities_that_need_it(
     assert await recluster_due(db, SETTINGS) == []
     run = await TopicRepository(db).run("acme")
     assert (run.generation, run.messages, run.topics) == (1, len(corpus), 5)
+
+
+# ----- the commands -----
+
+
+def test_rebuild_and_list_commands(
+    stack: Stack,
+    db_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    corpus: list[tuple[str, str, MessageKind, str, np.ndarray]],
+) -> None:
+    async def seed() -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            stack.mongodb_uri, tz_aware=True
+        )
+        try:
+            await store_messages(client[db_name], corpus)
+        finally:
+            await client.close()
+
+    async def drop() -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongodb_uri)
+        await client.drop_database(db_name)
+        await client.close()
+
+    asyncio.run(seed())
+    monkeypatch.setenv("MONGODB_URI", stack.mongodb_uri)
+    monkeypatch.setenv("PEPITE_MONGODB_DB", db_name)
+    monkeypatch.setenv("PEPITE_TOPIC_MIN_SIZE", "3")
+    try:
+        runner = CliRunner()
+        rebuilt = runner.invoke(build_app(), ["topics", "rebuild", "-c", "acme"])
+        assert rebuilt.exit_code == 0, rebuilt.output
+        assert f"5 topics from {len(corpus)} insight messages" in rebuilt.output
+        # Progress goes to stderr, one line per step.
+        assert "clustering 40 messages" in rebuilt.stderr
+        listed = runner.invoke(build_app(), ["topics", "list", "-c", "acme", "--format", "json"])
+        assert listed.exit_code == 0, listed.output
+        topics = json.loads(listed.stdout)
+        assert sorted(topic["size"] for topic in topics if not topic["is_other"])[-1] >= 6
+        table = runner.invoke(build_app(), ["topics", "list", "-c", "acme"])
+        assert "(other)" in table.output
+        assert "TOPIC" in table.output.splitlines()[0]
+        empty = runner.invoke(build_app(), ["topics", "rebuild", "-c", "nobody"])
+        assert empty.exit_code == 1
+        assert "no insight messages with embeddings in community 'nobody'" in empty.output
+    finally:
+        asyncio.run(drop())
