@@ -469,5 +469,9 @@ def test_rebuild_and_list_commands(
         empty = runner.invoke(build_app(), ["topics", "rebuild", "-c", "nobody"])
         assert empty.exit_code == 1
         assert "no insight messages with embeddings in community 'nobody'" in empty.output
+        # ...and leaves no topic behind for it.
+        nothing = runner.invoke(build_app(), ["topics", "list", "-c", "nobody"])
+        assert nothing.exit_code == 1
+        assert "no topics in community 'nobody'" in nothing.output
     finally:
         asyncio.run(drop())

@@ -122,6 +122,9 @@ class TopicClusterer:
         say("loading embeddings")
         stored, live = await self._load(community_id)
         known_topics, known_centroids = await self._repository.known_centroids(community_id)
+        if not len(stored) and not known_topics:
+            # Nothing to cluster and nothing to retire: leave no trace of the community.
+            return ReclusterResult(community_id=community_id, messages=0, topics=0)
         if len(known_centroids) and known_centroids.shape[1] != stored.vectors.shape[1]:
             # Another embedding model: old centroids cannot be compared, start afresh.
             known_topics, known_centroids = [], known_centroids[:0]

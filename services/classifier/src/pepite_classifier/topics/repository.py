@@ -262,16 +262,12 @@ class TopicRepository:
     # -- topics -----------------------------------------------------------------------
 
     async def topics(self, community_id: str, *, active_only: bool = True) -> list[Topic]:
-        """A community's topics, largest first."""
+        """A community's topics, largest first, "other" and retired ones last."""
         query: dict[str, Any] = {"community_id": community_id}
         if active_only:
             query["active"] = True
-        return [
-            _topic(doc)
-            async for doc in self._db[TOPICS]
-            .find(query, {"centroid": 0})
-            .sort([("size", -1), ("_id", 1)])
-        ]
+        topics = [_topic(doc) async for doc in self._db[TOPICS].find(query, {"centroid": 0})]
+        return sorted(topics, key=lambda t: (t.is_other, not t.active, -t.size, t.id))
 
     async def topic_names(self, topic_ids: Iterable[str]) -> dict[str, Topic]:
         """Topics by id, active or not (reports name what was counted)."""
