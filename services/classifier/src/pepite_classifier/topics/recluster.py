@@ -65,6 +65,7 @@ class ReclusterResult:
     community_id: str
     messages: int
     topics: int
+    started_at: datetime | None = None
     other: int = 0
     new_topics: int = 0
     kept_topics: int = 0
@@ -106,7 +107,7 @@ class TopicClusterer:
             result = await self._recluster(community_id, progress or _silent)
             run = TopicRun(
                 community_id=community_id,
-                started_at=datetime.now(UTC) - timedelta(seconds=result.duration_s),
+                started_at=result.started_at,
                 finished_at=datetime.now(UTC),
                 messages=result.messages,
                 topics=result.topics,
@@ -190,7 +191,7 @@ class TopicClusterer:
         await self._repository.save_topics(community_id, writes, retired)
         all_ids = [*topic_ids, other_id]
         reassigned = await self._write_topics(
-            stored, [all_ids[label] for label in clustering.labels]
+            stored.message_ids, live, [all_ids[label] for label in clustering.labels]
         )
         reassigned += await self._catch_up(community_id, started_at, clustering, topic_ids)
         clock.lap("save")
@@ -202,6 +203,7 @@ class TopicClusterer:
             community_id=community_id,
             messages=len(stored),
             topics=len(topic_ids),
+            started_at=started_at,
             other=other,
             new_topics=len(set(topic_ids) - known_ids),
             kept_topics=len(set(topic_ids) & known_ids),
@@ -236,13 +238,17 @@ class TopicClusterer:
             )
         return stored, live
 
-    async def _write_topics(self, stored: StoredEmbeddings, topic_of: Sequence[str | None]) -> int:
+    async def _write_topics(
+        self,
+        message_ids: Sequence[str],
+        live: dict[str, LiveMessage],
+        topic_of: Sequence[str | None],
+    ) -> int:
         """Write the topic of each message whose topic changed; how many did."""
         changes: dict[str | None, list[str]] = defaultdict(list)
-        for message_id, old, new in zip(
-            stored.message_ids, stored.topic_ids, topic_of, strict=True
-        ):
-            if old != new:
+        for message_id, new in zip(message_ids, topic_of, strict=True):
+            known = live.get(message_id)
+            if known is not None and known.topic_id != new:
                 changes[new].append(message_id)
         await self._repository.set_message_topics(changes)
         return sum(len(ids) for ids in changes.values())
@@ -363,7 +369,9 @@ class TopicClusterer:
             return 0
         labels = assign(late.vectors, clustering.centroids, self._settings.topic_similarity)
         return await self._write_topics(
-            late, [None if label == OTHER else topic_ids[label] for label in labels]
+            late.message_ids,
+            await self._repository.live_insights(late.message_ids),
+            [None if label == OTHER else topic_ids[label] for label in labels],
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,7 +22,8 @@ from pepite_kit import Database, IndexSpec
 
 logger = logging.getLogger(__name__)
 
-#: One document per insight message: its embedding and current topic.
+#: One document per insight message: its embedding, and the topic it was given when
+#: assigned (the current topic is the message's own ``topic_id``).
 EMBEDDINGS = "message_embeddings"
 #: One document per topic, with its centroid.
 TOPICS = "topics"
@@ -31,8 +31,7 @@ TOPICS = "topics"
 TOPIC_RUNS = "topic_runs"
 
 TOPIC_INDEXES: list[IndexSpec] = [
-    # Loading a community's embeddings, and counting those still without a topic.
-    IndexSpec(EMBEDDINGS, [("community_id", 1), ("topic_id", 1)], "community_topic"),
+    # Loading a community's embeddings; counting those embedded since the last run.
     IndexSpec(EMBEDDINGS, [("community_id", 1), ("embedded_at", 1)], "community_embedded"),
     IndexSpec(TOPICS, [("community_id", 1), ("active", 1)], "community_active"),
 ]
@@ -52,7 +51,6 @@ class StoredEmbeddings:
 
     message_ids: list[str]
     vectors: Vectors
-    topic_ids: list[str | None]
 
     def __len__(self) -> int:
         return len(self.message_ids)
@@ -61,7 +59,6 @@ class StoredEmbeddings:
         return StoredEmbeddings(
             message_ids=[self.message_ids[i] for i in keep],
             vectors=self.vectors[np.asarray(keep, dtype=np.intp)],
-            topic_ids=[self.topic_ids[i] for i in keep],
         )
 
 
@@ -70,6 +67,7 @@ class LiveMessage:
     """What clustering needs of a stored insight message."""
 
     kind: MessageKind
+    topic_id: str | None
 
 
 @dataclass(frozen=True)
@@ -172,12 +170,12 @@ class TopicRepository:
         if since is not None:
             query["embedded_at"] = {"$gte": since}
         rows = [
-            (doc["_id"], bytes(doc["vector"]), doc.get("topic_id"))
-            async for doc in self._db[EMBEDDINGS].find(query, {"vector": 1, "topic_id": 1})
+            (doc["_id"], bytes(doc["vector"]))
+            async for doc in self._db[EMBEDDINGS].find(query, {"vector": 1})
         ]
         rows.sort(key=lambda row: row[0])
         if not rows:
-            return StoredEmbeddings([], np.zeros((0, 0), dtype=np.float32), [])
+            return StoredEmbeddings([], np.zeros((0, 0), dtype=np.float32))
         size = Counter(len(row[1]) for row in rows).most_common(1)[0][0]
         skipped = sum(1 for row in rows if len(row[1]) != size)
         if skipped:
@@ -190,14 +188,20 @@ class TopicRepository:
         return StoredEmbeddings(
             message_ids=[row[0] for row in rows],
             vectors=normalize(vectors.reshape(len(rows), size // 4)),
-            topic_ids=[row[2] for row in rows],
         )
 
     async def count_embeddings(self, community_id: str) -> tuple[int, int]:
-        """Insight embeddings of a community: ``(without a topic, with one)``."""
-        pending = await self._db[EMBEDDINGS].count_documents(
-            {"community_id": community_id, "topic_id": None}
-        )
+        """Insight messages of a community: ``(waiting for a topic, with one)``.
+
+        A run gives every message it loads a topic, so those waiting are the ones
+        embedded since the last run began that assignment left without one; counting
+        them so spares a run from writing to every embedding.
+        """
+        run = await self.run(community_id)
+        pending_query: dict[str, Any] = {"community_id": community_id, "topic_id": None}
+        if run.started_at is not None:
+            pending_query["embedded_at"] = {"$gte": run.started_at}
+        pending = await self._db[EMBEDDINGS].count_documents(pending_query)
         total = await self._db[EMBEDDINGS].count_documents({"community_id": community_id})
         return pending, total - pending
 
@@ -208,16 +212,18 @@ class TopicRepository:
     # -- messages ---------------------------------------------------------------------
 
     async def live_insights(self, message_ids: Sequence[str]) -> dict[str, LiveMessage]:
-        """Which of ``message_ids`` are stored, not deleted and still insights."""
+        """Which of ``message_ids`` are stored, not deleted and still insights; their topics."""
         kinds = sorted(kind.value for kind in INSIGHT_KINDS)
         live: dict[str, LiveMessage] = {}
         for chunk in _chunks(message_ids):
             cursor = self._db[MESSAGES].find(
                 {"_id": {"$in": chunk}, "deleted_at": None, "analysis.kind": {"$in": kinds}},
-                {"analysis.kind": 1},
+                {"analysis.kind": 1, "topic_id": 1},
             )
             async for doc in cursor:
-                live[doc["_id"]] = LiveMessage(kind=MessageKind(doc["analysis"]["kind"]))
+                live[doc["_id"]] = LiveMessage(
+                    kind=MessageKind(doc["analysis"]["kind"]), topic_id=doc.get("topic_id")
+                )
         return live
 
     async def message_texts(self, message_ids: Sequence[str]) -> dict[str, MessageText]:
@@ -240,7 +246,7 @@ class TopicRepository:
         return opted
 
     async def set_message_topics(self, changes: Mapping[str | None, Sequence[str]]) -> None:
-        """Write each topic id on its messages and their embeddings.
+        """Write each topic id on its messages.
 
         Args:
             changes: Message ids by the topic id they now belong to (``None``: no topic
@@ -248,15 +254,8 @@ class TopicRepository:
         """
         for topic_id, message_ids in changes.items():
             for chunk in _chunks(message_ids):
-                # Two collections, two independent writes: the server overlaps them.
-                await asyncio.gather(
-                    self._db[MESSAGES].update_many(
-                        {"_id": {"$in": chunk}, "deleted_at": None},
-                        {"$set": {"topic_id": topic_id}},
-                    ),
-                    self._db[EMBEDDINGS].update_many(
-                        {"_id": {"$in": chunk}}, {"$set": {"topic_id": topic_id}}
-                    ),
+                await self._db[MESSAGES].update_many(
+                    {"_id": {"$in": chunk}, "deleted_at": None}, {"$set": {"topic_id": topic_id}}
                 )
 
     # -- topics -----------------------------------------------------------------------
