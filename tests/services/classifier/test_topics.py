@@ -475,3 +475,33 @@ def test_rebuild_and_list_commands(
         assert "no topics in community 'nobody'" in nothing.output
     finally:
         asyncio.run(drop())
+
+
+async def test_messages_arriving_during_a_run_get_its_topics(
+    db: Database,
+    corpus: list[tuple[str, str, MessageKind, str, np.ndarray]],
+    embedder: Embedder,
+) -> None:
+    await store_messages(db, corpus)
+    late_text = "how can I configure nginx to reverse proxy my app?"
+    late = (
+        "discord:acme:late",
+        "nginx",
+        MessageKind.QUESTION,
+        late_text,
+        embedder.embed([late_text])[0],
+    )
+
+    class ArrivingNamer(FakeNamer):
+        async def name_clusters(
+            self, community_id: str, clusters: Sequence[tuple[list[str], list[str]]]
+        ) -> list[str | None]:
+            # The classifier stores a message while the run is naming topics: there
+            # are no centroids yet, so it waits without a topic.
+            assert await store_messages(db, [late]) == [None]
+            return [None] * len(clusters)
+
+    await TopicClusterer(db, SETTINGS, namer=ArrivingNamer()).recluster("acme")
+    by_message = await topic_of_messages(db)
+    assert by_message[late[0]] == by_message[corpus[0][0]] is not None
+    assert await TopicRepository(db).count_embeddings("acme") == (0, len(corpus) + 1)

@@ -368,10 +368,14 @@ class TopicClusterer:
         if not len(late) or late.vectors.shape[1] != clustering.centroids.shape[1]:
             return 0
         labels = assign(late.vectors, clustering.centroids, self._settings.topic_similarity)
+        topic_of = [None if label == OTHER else topic_ids[label] for label in labels]
+        # These embeddings count as waiting until their own topic says otherwise.
+        by_topic: dict[str | None, list[str]] = defaultdict(list)
+        for message_id, topic_id in zip(late.message_ids, topic_of, strict=True):
+            by_topic[topic_id].append(message_id)
+        await self._repository.set_embedding_topics(by_topic)
         return await self._write_topics(
-            late.message_ids,
-            await self._repository.live_insights(late.message_ids),
-            [None if label == OTHER else topic_ids[label] for label in labels],
+            late.message_ids, await self._repository.live_insights(late.message_ids), topic_of
         )
 
 

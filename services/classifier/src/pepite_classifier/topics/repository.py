@@ -258,6 +258,14 @@ class TopicRepository:
                     {"_id": {"$in": chunk}, "deleted_at": None}, {"$set": {"topic_id": topic_id}}
                 )
 
+    async def set_embedding_topics(self, changes: Mapping[str | None, Sequence[str]]) -> None:
+        """Record on embeddings the topic their messages were given after assignment."""
+        for topic_id, message_ids in changes.items():
+            for chunk in _chunks(message_ids):
+                await self._db[EMBEDDINGS].update_many(
+                    {"_id": {"$in": chunk}}, {"$set": {"topic_id": topic_id}}
+                )
+
     # -- topics -----------------------------------------------------------------------
 
     async def topics(self, community_id: str, *, active_only: bool = True) -> list[Topic]:
