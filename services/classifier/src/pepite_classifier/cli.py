@@ -36,7 +36,7 @@ from pepite_classifier.topics import (
     TopicRepository,
     TopicSettings,
 )
-from pepite_contracts import MessageKind
+from pepite_contracts import AnalyzerName, MessageKind
 from pepite_kit import Database
 from pepite_kit.cli import fail, require_community_id
 from pepite_kit.mongo import mongo_database
@@ -333,7 +333,7 @@ def rebuild_command(community: CommunityOption, output: FormatOption = OutputFor
 
 async def _namer(settings: Settings, db: Database, stack: AsyncExitStack) -> TopicNamer:
     """The LLM namer when the service is set up for the OpenAI analyzer, else keywords."""
-    if settings.analyzer.value != "openai":
+    if settings.analyzer is not AnalyzerName.OPENAI:
         return KeywordNamer()
     from pepite_classifier.analysis.llm.errors import LlmConfigError
     from pepite_classifier.analysis.llm.topic_namer import OpenAITopicNamer
