@@ -2,39 +2,102 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
+from pepite_classifier.analysis.embedder import Embedder
+from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
+from pepite_classifier.analysis.llm.topic_namer import OpenAITopicNamer
+from pepite_classifier.analysis.llm_repository import LlmRepository
+from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.handlers import RawMessageHandler
-from pepite_classifier.repository import INDEXES, ClassifierRepository
+from pepite_classifier.repository import INDEXES, AnalysisRepository, ClassifierRepository
+from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_classifier.settings import Settings
-from pepite_contracts import Topic
+from pepite_classifier.stage import AnalysisStage
+from pepite_classifier.topics import (
+    TOPIC_INDEXES,
+    TopicAssigner,
+    TopicRepository,
+    recluster_when_needed,
+)
+from pepite_contracts import AnalyzerName, Topic
 from pepite_kit import ConsumerLoop, Runtime, WorkerSpec, event_loop_for, run_worker
 
+logger = logging.getLogger(__name__)
 
-def build_loops(runtime: Runtime, settings: Settings) -> Sequence[ConsumerLoop[Any]]:
-    handler = RawMessageHandler(ClassifierRepository(runtime.db))
-    return [
-        event_loop_for(
-            name="raw-messages",
-            settings=settings,
-            group_id=settings.consumer_group,
-            handlers={
-                settings.topic_name(Topic.MESSAGES_RAW): handler,
-                settings.topic_name(Topic.MEMBERS_EVENTS): handler,
-            },
+
+class Classifier:
+    """The classifier's long-lived parts, built once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedder = Embedder()
+        self.local = LocalAnalyzer(embedder=self.embedder)
+
+    def build_loops(self, runtime: Runtime) -> Sequence[ConsumerLoop[Any]]:
+        settings = self.settings
+        stage = AnalysisStage(
+            db=runtime.db,
+            store=ClassifierRepository(runtime.db),
+            analyses=AnalysisRepository(runtime.db),
+            analyzer=build_analyzer(settings, runtime.db, self.local),
+            embedder=self.embedder,
+            topics=TopicAssigner(TopicRepository(runtime.db), similarity=settings.topic_similarity),
+            rollups=RollupRepository(runtime.db),
             publisher=runtime.publisher,
+            analyzed_topic=settings.topic_name(Topic.MESSAGES_ANALYZED),
         )
-    ]
+        handler = RawMessageHandler(stage)
+        return [
+            event_loop_for(
+                name="raw-messages",
+                settings=settings,
+                group_id=settings.consumer_group,
+                handlers={
+                    settings.topic_name(Topic.MESSAGES_RAW): handler,
+                    settings.topic_name(Topic.MEMBERS_EVENTS): handler,
+                },
+                publisher=runtime.publisher,
+            )
+        ]
+
+    def build_background(self, runtime: Runtime) -> Sequence[Callable[[], Awaitable[None]]]:
+        namer = (
+            OpenAITopicNamer(self.settings, LlmRepository(runtime.db))
+            if self.settings.analyzer is AnalyzerName.OPENAI
+            else None
+        )
+        reclustering = partial(recluster_when_needed, runtime.db, self.settings, namer=namer)
+
+        async def warm_up_then_recluster() -> None:
+            await self.warm_up()
+            await reclustering()
+
+        return [warm_up_then_recluster]
+
+    async def warm_up(self) -> None:
+        """Load the embedding model now rather than in the middle of the first batch."""
+        try:
+            await asyncio.to_thread(self.embedder.embed, ["warm up"])
+        except Exception:
+            # The first batch will try again and fail loudly if the model is truly broken.
+            logger.exception("could not load the embedding model ahead of time")
+        else:
+            logger.info("embedding model loaded")
 
 
 def main() -> None:
     settings = Settings()
+    classifier = Classifier(settings)
     spec = WorkerSpec(
         name=settings.service_name,
-        indexes=INDEXES,
-        build_loops=partial(build_loops, settings=settings),
+        indexes=[*INDEXES, *ROLLUP_INDEXES, *TOPIC_INDEXES, *LLM_INDEXES],
+        build_loops=classifier.build_loops,
+        build_background=classifier.build_background,
     )
     run_worker(spec, settings)
 

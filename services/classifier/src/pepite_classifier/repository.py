@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError
 
 from pepite_classifier.service import (
@@ -18,7 +21,18 @@ from pepite_classifier.service import (
     message_document,
     supersedes,
 )
-from pepite_contracts import MessageDeletion, MessageEdit, NormalizedMessage
+from pepite_contracts import (
+    Analysis,
+    ChannelRef,
+    Member,
+    MessageDeletion,
+    MessageEdit,
+    MessageKind,
+    NormalizedMessage,
+    Platform,
+    Sentiment,
+    ThreadRef,
+)
 from pepite_kit import Database, IndexSpec
 
 MESSAGES = "messages"
@@ -55,6 +69,15 @@ _SCRUBBED: dict[str, Any] = {
 }
 
 
+#: What the analysis stage writes on a message.
+_ANALYSIS_STATE: dict[str, str] = {
+    "analysis": "",
+    "analysis_digest": "",
+    "analyzed_at": "",
+    "topic_id": "",
+}
+
+
 class ClassifierRepository:
     """Idempotent writes: replaying any batch leaves the database as it was."""
 
@@ -70,7 +93,7 @@ class ClassifierRepository:
         if writes.edits:
             await self._apply_edits(writes.edits)
         if writes.deletions:
-            await self._apply_deletions(writes.deletions)
+            await self.delete_messages(writes.deletions)
         await self._store_members(writes.members)
         await self._store_channels(writes.channels)
 
@@ -174,7 +197,12 @@ class ClassifierRepository:
             )
         await self._db[MESSAGES].bulk_write(updates, ordered=False)
 
-    async def _apply_deletions(self, deletions: dict[str, MessageDeletion]) -> None:
+    async def delete_messages(
+        self,
+        deletions: dict[str, MessageDeletion],
+        *,
+        session: AsyncClientSession | None = None,
+    ) -> None:
         """Scrub deleted messages, keeping a tombstone so no replay brings them back."""
         await self._db[MESSAGES].bulk_write(
             [
@@ -183,6 +211,8 @@ class ClassifierRepository:
                     {
                         # Scrubbing twice is harmless; the first deletion time is kept.
                         "$set": _SCRUBBED,
+                        # A deleted message no longer counts: its analysis goes too.
+                        "$unset": _ANALYSIS_STATE,
                         "$min": {"deleted_at": deletion.deleted_at},
                         "$setOnInsert": {
                             "community_id": deletion.community_id,
@@ -197,6 +227,7 @@ class ClassifierRepository:
                 for message_id, deletion in deletions.items()
             ],
             ordered=False,
+            session=session,
         )
 
     async def _store_members(self, members: dict[str, MemberSighting]) -> None:
@@ -260,3 +291,176 @@ def _channel_upsert(key: tuple[str, str], seen: ChannelSighting) -> UpdateOne:
         },
         upsert=True,
     )
+
+
+@dataclass(frozen=True)
+class PriorAnalysis:
+    """What a stored message counted for before this batch (its rollup coordinates)."""
+
+    kind: MessageKind
+    sentiment: Sentiment
+    topic_id: str | None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A stored message as the analysis stage needs it."""
+
+    id: str
+    platform: Platform
+    community_id: str
+    channel: ChannelRef
+    thread: ThreadRef | None
+    reply_to_id: str | None
+    author: Member
+    created_at: datetime
+    text: str
+    attachment_count: int
+    analysis_digest: str | None
+    prior: PriorAnalysis | None
+
+
+@dataclass(frozen=True)
+class AnalysisWrite:
+    """One analysis to store on its message, if the message still says what was analyzed."""
+
+    message_id: str
+    analysis: Analysis
+    digest: str
+    #: The digest the message carried when it was read; the write is skipped if another
+    #: consumer stored a newer analysis since.
+    previous_digest: str | None
+    topic_id: str | None
+    analyzed_at: datetime
+
+
+_ANALYSIS_FIELDS: dict[str, Any] = {
+    "platform": 1,
+    "community_id": 1,
+    "channel": 1,
+    "thread": 1,
+    "reply_to_id": 1,
+    "author": 1,
+    "created_at": 1,
+    "text": 1,
+    "attachments": 1,
+    "analysis_digest": 1,
+    "analysis.kind": 1,
+    "analysis.sentiment": 1,
+    "topic_id": 1,
+}
+
+
+def _prior(doc: dict[str, Any]) -> PriorAnalysis | None:
+    analysis = doc.get("analysis")
+    if not analysis or "kind" not in analysis:
+        return None
+    return PriorAnalysis(
+        kind=MessageKind(analysis["kind"]),
+        sentiment=Sentiment(analysis.get("sentiment", Sentiment.NEUTRAL)),
+        topic_id=doc.get("topic_id"),
+    )
+
+
+class AnalysisRepository:
+    """Reads messages to analyze and stores what the analyzers said about them."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def live_messages(self, message_ids: Iterable[str]) -> list[StoredMessage]:
+        """The stored, not deleted messages among ``message_ids``."""
+        ids = list(message_ids)
+        if not ids:
+            return []
+        cursor = self._db[MESSAGES].find(
+            {"_id": {"$in": ids}, "deleted_at": {"$exists": False}}, _ANALYSIS_FIELDS
+        )
+        return [
+            StoredMessage(
+                id=doc["_id"],
+                platform=Platform(doc["platform"]),
+                community_id=doc["community_id"],
+                channel=ChannelRef.model_validate(doc["channel"]),
+                thread=ThreadRef.model_validate(doc["thread"]) if doc.get("thread") else None,
+                reply_to_id=doc.get("reply_to_id"),
+                author=Member.model_validate(doc["author"]),
+                created_at=_as_utc(doc["created_at"]),
+                text=doc.get("text") or "",
+                attachment_count=len(doc.get("attachments") or ()),
+                analysis_digest=doc.get("analysis_digest"),
+                prior=_prior(doc),
+            )
+            async for doc in cursor
+        ]
+
+    async def texts(self, message_ids: Iterable[str]) -> dict[str, str]:
+        """The text of each stored, not deleted message among ``message_ids``."""
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        return {
+            doc["_id"]: doc.get("text") or ""
+            async for doc in self._db[MESSAGES].find(
+                {"_id": {"$in": ids}, "deleted_at": {"$exists": False}}, {"text": 1}
+            )
+        }
+
+    async def analyzed_before_deletion(
+        self, message_ids: Iterable[str]
+    ) -> dict[str, tuple[StoredMessage, PriorAnalysis]]:
+        """Messages about to be deleted that still count in the rollups."""
+        return {
+            message.id: (message, message.prior)
+            for message in await self.live_messages(message_ids)
+            if message.prior is not None
+        }
+
+    async def store(
+        self, writes: Sequence[AnalysisWrite], *, session: AsyncClientSession | None = None
+    ) -> set[str]:
+        """Store analyses; returns the ids actually written.
+
+        A message deleted or analyzed anew by someone else since it was read is left
+        alone, so the rollups are moved only for writes that happened.
+        """
+        if not writes:
+            return set()
+        requests = [
+            UpdateOne(
+                {
+                    "_id": write.message_id,
+                    "deleted_at": {"$exists": False},
+                    "analysis_digest": write.previous_digest,
+                },
+                {
+                    "$set": {
+                        "analysis": write.analysis.model_dump(mode="python"),
+                        "analysis_digest": write.digest,
+                        "analyzed_at": write.analyzed_at,
+                        "topic_id": write.topic_id,
+                    }
+                },
+            )
+            for write in writes
+        ]
+        collection = self._db[MESSAGES]
+        result = await collection.bulk_write(requests, ordered=False, session=session)
+        ids = [write.message_id for write in writes]
+        if result.matched_count == len(writes):
+            return set(ids)
+        # Some filters did not match (a deletion or another consumer got there first):
+        # find which writes landed, since the rollups must move for exactly those.
+        landed = {write.message_id: write.analyzed_at for write in writes}
+        return {
+            doc["_id"]
+            async for doc in collection.find(
+                {"_id": {"$in": ids}}, {"analyzed_at": 1}, session=session
+            )
+            if doc.get("analyzed_at") is not None
+            and _as_utc(doc["analyzed_at"]) == _as_utc(landed[doc["_id"]])
+        }
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

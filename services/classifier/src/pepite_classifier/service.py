@@ -293,3 +293,16 @@ def _sighting(
     else:
         sighting.see(at)
     return sighting
+
+
+def analysis_digest(text: str, attachment_count: int) -> str:
+    """What an analysis depends on, digested: an unchanged digest means no new analysis.
+
+    A reaction added or a replay leaves the digest alone, so neither is analyzed (nor paid
+    for) twice; an edit of the text changes it. The reply context is left out on purpose:
+    a parent edited later does not make its replies worth paying for again.
+    """
+    hasher = hashlib.blake2b(digest_size=16)
+    hasher.update(text.encode())
+    hasher.update(b"\x1f%d" % attachment_count)
+    return hasher.hexdigest()

@@ -6,11 +6,12 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from pepite_classifier.analysis.llm.pricing import ModelPrice, default_prices
+from pepite_classifier.topics.settings import TopicSettings
 from pepite_contracts import AnalyzerName
 from pepite_kit import ServiceSettings
 
 
-class Settings(ServiceSettings):
+class Settings(ServiceSettings, TopicSettings):
     """Settings of the classifier service (``PEPITE_*`` environment variables).
 
     The OpenAI base URL and key also answer to the SDK's own ``OPENAI_BASE_URL`` and

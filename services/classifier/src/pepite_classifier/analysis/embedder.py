@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pepite_classifier.analysis.base import Embedding
+from pepite_kit.metrics import MESSAGES_EMBEDDED
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -80,7 +81,9 @@ class Embedder:
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
+        MESSAGES_EMBEDDED.inc(len(texts))
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_one(self, text: str) -> Embedding:
-        return self.embed([text])[0]
+        vector: Embedding = self.embed([text])[0]
+        return vector

@@ -1,0 +1,284 @@
+"""The analysis stage: what happens to a batch once its messages are stored.
+
+Messages whose text changed since their last analysis (new ones, edits; not replays, not
+reactions) are analyzed in one call, insight messages are placed in a topic, the analyses
+and the rollup changes they cause are written in one transaction, and ``message.analyzed``
+is published for each, before the batch's offsets are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer, Embedding
+from pepite_classifier.analysis.embedder import Embedder
+from pepite_classifier.repository import (
+    AnalysisRepository,
+    AnalysisWrite,
+    ClassifierRepository,
+    StoredMessage,
+)
+from pepite_classifier.rollups import RollupState, rollup_changes, utc_day
+from pepite_classifier.rollups_repository import RollupRepository
+from pepite_classifier.service import BatchWrites, analysis_digest
+from pepite_classifier.topics import EmbeddedInsight, TopicAssigner
+from pepite_contracts import (
+    INSIGHT_KINDS,
+    AnalyzedMessage,
+    MessageAnalyzed,
+    MessageDeletion,
+    deterministic_event_id,
+    partition_key,
+)
+from pepite_kit import Database, EventPublisher
+from pepite_kit.metrics import MESSAGES_ANALYZED
+
+logger = logging.getLogger(__name__)
+
+
+def _now_ms() -> datetime:
+    # MongoDB keeps milliseconds: a time read back must compare equal to the one written.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass(frozen=True)
+class Analyzed:
+    """A message with its new analysis, before it is written."""
+
+    message: StoredMessage
+    outcome: AnalysisOutcome
+    digest: str
+    topic_id: str | None = None
+
+
+class AnalysisStage:
+    """Stores a batch, analyzes what changed, moves the rollups, publishes the results."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        store: ClassifierRepository,
+        analyses: AnalysisRepository,
+        analyzer: Analyzer,
+        embedder: Embedder,
+        topics: TopicAssigner,
+        rollups: RollupRepository,
+        publisher: EventPublisher,
+        analyzed_topic: str,
+    ) -> None:
+        self._db = db
+        self._store = store
+        self._analyses = analyses
+        self._analyzer = analyzer
+        self._embedder = embedder
+        self._topics = topics
+        self._rollups = rollups
+        self._publisher = publisher
+        self._analyzed_topic = analyzed_topic
+
+    async def run(self, writes: BatchWrites) -> None:
+        deletions = writes.deletions
+        writes.deletions = {}
+        await self._store.apply(writes)
+        touched = [*writes.messages, *writes.edits]
+        if touched:
+            await self._analyze(touched)
+        if deletions:
+            await self._delete(deletions)
+
+    async def _analyze(self, message_ids: Sequence[str]) -> None:
+        stored = await self._analyses.live_messages(message_ids)
+        pending = [
+            (message, digest)
+            for message in stored
+            if (digest := analysis_digest(message.text, message.attachment_count))
+            != message.analysis_digest
+        ]
+        if not pending:
+            return
+        contexts = await self._contexts([message for message, _ in pending])
+        requests = [
+            AnalysisRequest(
+                message_id=message.id,
+                community_id=message.community_id,
+                text=message.text,
+                context=contexts.get(message.id, ()),
+                author_is_bot=message.author.is_bot,
+                attachment_count=message.attachment_count,
+            )
+            for message, _ in pending
+        ]
+        outcomes = await self._analyzer.analyze(requests)
+        analyzed = [
+            Analyzed(message=message, outcome=outcome, digest=digest)
+            for (message, digest), outcome in zip(pending, outcomes, strict=True)
+        ]
+        analyzed = await self._place_in_topics(analyzed)
+        analyzed_at = _now_ms()
+        writes = [
+            AnalysisWrite(
+                message_id=item.message.id,
+                analysis=item.outcome.analysis,
+                digest=item.digest,
+                previous_digest=item.message.analysis_digest,
+                topic_id=item.topic_id,
+                analyzed_at=analyzed_at,
+            )
+            for item in analyzed
+        ]
+        landed: list[Analyzed] = []
+
+        async def write(session: AsyncClientSession) -> None:
+            written = await self._analyses.store(writes, session=session)
+            landed[:] = [item for item in analyzed if item.message.id in written]
+            changes = rollup_changes(
+                (_counted_before(item.message), _counted_after(item)) for item in landed
+            )
+            await self._rollups.apply(changes, session=session)
+
+        # A topic rebuild replaces counters in its own transaction: a write conflict with
+        # it is retried here rather than failing the batch.
+        async with self._db.client.start_session() as session:
+            await session.with_transaction(write)
+        left_insights = [
+            item.message.id
+            for item in landed
+            if item.message.prior is not None
+            and item.message.prior.kind in INSIGHT_KINDS
+            and item.outcome.analysis.kind not in INSIGHT_KINDS
+        ]
+        if left_insights:
+            await self._topics.forget(left_insights)
+        for item in landed:
+            MESSAGES_ANALYZED.labels(analyzer=item.outcome.analysis.analyzer.value).inc()
+            await self._publisher.publish(
+                self._analyzed_topic,
+                _analyzed_event(item, analyzed_at),
+                key=partition_key(item.message.community_id, item.message.channel.id),
+            )
+        await self._publisher.flush()
+
+    async def _contexts(self, messages: Sequence[StoredMessage]) -> dict[str, tuple[str, ...]]:
+        """The text each reply answers (its parent), for analyzers that weigh context."""
+        parents = {m.id: m.reply_to_id for m in messages if m.reply_to_id}
+        if not parents:
+            return {}
+        texts = {m.id: m.text for m in messages}
+        missing = {p for p in parents.values() if p not in texts}
+        texts.update(await self._analyses.texts(missing))
+        return {
+            message_id: (texts[parent_id],)
+            for message_id, parent_id in parents.items()
+            if texts.get(parent_id)
+        }
+
+    async def _place_in_topics(self, analyzed: list[Analyzed]) -> list[Analyzed]:
+        insight = [item for item in analyzed if item.outcome.analysis.kind in INSIGHT_KINDS]
+        if not insight:
+            return analyzed
+        unembedded = [item for item in insight if item.outcome.embedding is None]
+        fresh: dict[str, Embedding] = {}
+        if unembedded:
+            vectors = await asyncio.to_thread(
+                self._embedder.embed, [item.message.text for item in unembedded]
+            )
+            fresh = {item.message.id: vectors[i] for i, item in enumerate(unembedded)}
+        placed: dict[str, str | None] = {}
+        by_community: dict[str, list[Analyzed]] = {}
+        for item in insight:
+            by_community.setdefault(item.message.community_id, []).append(item)
+        for community_id, items in by_community.items():
+            embeddings = [
+                item.outcome.embedding
+                if item.outcome.embedding is not None
+                else fresh[item.message.id]
+                for item in items
+            ]
+            topic_ids = await self._topics.assign(
+                community_id,
+                [
+                    EmbeddedInsight(
+                        message_id=item.message.id,
+                        channel_id=item.message.channel.id,
+                        kind=item.outcome.analysis.kind,
+                        created_at=item.message.created_at,
+                        embedding=embedding,
+                    )
+                    for item, embedding in zip(items, embeddings, strict=True)
+                ],
+            )
+            placed.update(zip((item.message.id for item in items), topic_ids, strict=True))
+        return [
+            Analyzed(
+                message=item.message,
+                outcome=item.outcome,
+                digest=item.digest,
+                topic_id=placed.get(item.message.id),
+            )
+            for item in analyzed
+        ]
+
+    async def _delete(self, deletions: dict[str, MessageDeletion]) -> None:
+        counted = [m for m in await self._analyses.live_messages(deletions) if m.prior]
+
+        async def write(session: AsyncClientSession) -> None:
+            await self._store.delete_messages(deletions, session=session)
+            changes = rollup_changes((_counted_before(m), None) for m in counted)
+            await self._rollups.apply(changes, session=session)
+
+        async with self._db.client.start_session() as session:
+            await session.with_transaction(write)
+        await self._topics.forget(list(deletions))
+
+
+def _counted_before(message: StoredMessage) -> RollupState | None:
+    """Where a stored message counted before this batch, if it was analyzed."""
+    if message.prior is None:
+        return None
+    return RollupState(
+        community_id=message.community_id,
+        channel_id=message.channel.id,
+        day=utc_day(message.created_at),
+        kind=message.prior.kind,
+        sentiment=message.prior.sentiment,
+        topic_id=message.prior.topic_id,
+    )
+
+
+def _counted_after(item: Analyzed) -> RollupState:
+    return RollupState.of(
+        community_id=item.message.community_id,
+        channel_id=item.message.channel.id,
+        created_at=item.message.created_at,
+        analysis=item.outcome.analysis,
+        topic_id=item.topic_id,
+    )
+
+
+def _analyzed_event(item: Analyzed, analyzed_at: datetime) -> MessageAnalyzed:
+    message = item.message
+    return MessageAnalyzed(
+        event_id=deterministic_event_id("message.analyzed", message.id, item.digest),
+        community_id=message.community_id,
+        payload=AnalyzedMessage(
+            message_id=message.id,
+            platform=message.platform,
+            community_id=message.community_id,
+            channel=message.channel,
+            thread=message.thread,
+            reply_to_id=message.reply_to_id,
+            author=message.author,
+            created_at=message.created_at,
+            analysis=item.outcome.analysis,
+            topic_id=item.topic_id,
+            analyzed_at=analyzed_at,
+        ),
+    )
