@@ -48,17 +48,17 @@ def main() -> int:
     published = sum(int(n) for n in re.findall(r": (\d+) messages", result.stdout))
 
     port = service_ports()["api"]
-    print(f"demo: waiting for the classifier to store {published} messages")
+    print(f"demo: waiting for the classifier to store and analyze {published} messages")
     status: dict[str, object] = {}
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         try:
             status = api_status(port)
         except (urllib.error.URLError, OSError):
             status = {}
-        stored = status.get("messages", 0)
-        assert isinstance(stored, int)
-        if stored >= published:
+        analyzed = status.get("analyzed", 0)
+        assert isinstance(analyzed, int)
+        if analyzed >= published:
             break
         time.sleep(0.5)
     else:
@@ -66,11 +66,22 @@ def main() -> int:
         return 1
     print(f"demo: done in {time.monotonic() - started:.1f}s")
     print(json.dumps(status, indent=2))
+    # Topics are reclustered in the background as insights accumulate; rebuild them now
+    # so the report below shows the categories of the whole import.
+    for command in (
+        ["topics", "rebuild", "--community", COMMUNITY],
+        ["insights", "--community", COMMUNITY, "--days", "30"],
+    ):
+        print(f"\n$ pepite {' '.join(command)}", flush=True)
+        step = subprocess.run([pepite, *command], check=False)
+        if step.returncode != 0:
+            return step.returncode
     data = Path(os.environ.get("PEPITE_DATA_DIR", REPO_ROOT / ".pepite" / "data"))
     prometheus = os.environ.get("PEPITE_PROMETHEUS_PORT", "9090")
     print(
         "\nWhere to look:\n"
         f"  status      .venv/bin/pepite status --community {COMMUNITY}\n"
+        f"  insights    .venv/bin/pepite insights --community {COMMUNITY} --months 3\n"
         f"  API         http://127.0.0.1:{port}/v1/communities/{COMMUNITY}/status"
         f"  (docs: http://127.0.0.1:{port}/docs)\n"
         f"  metrics     http://127.0.0.1:{port}/metrics and each service's /metrics\n"

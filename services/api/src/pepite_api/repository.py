@@ -8,6 +8,8 @@ from pepite_kit import Database
 MESSAGES = "messages"
 MEMBERS = "members"
 CHANNELS = "channels"
+#: Daily counters the classifier maintains (one document per community, channel and day).
+ACTIVITY_ROLLUPS = "activity_rollups"
 
 
 class StatusRepository:
@@ -29,9 +31,14 @@ class StatusRepository:
         live = {**scope, "deleted_at": {"$exists": False}}
         first = await self._db[MESSAGES].find_one(live, projection, sort=[("created_at", 1)])
         last = await self._db[MESSAGES].find_one(live, projection, sort=[("created_at", -1)])
+        analyzed = await self._db[ACTIVITY_ROLLUPS].aggregate(
+            [{"$match": scope}, {"$group": {"_id": None, "messages": {"$sum": "$messages"}}}]
+        )
+        totals = await analyzed.to_list()
         return CommunityStatus(
             community_id=community_id,
             messages=messages,
+            analyzed=totals[0]["messages"] if totals else 0,
             members=members,
             channels=channels,
             first_message_at=first["created_at"] if first else None,

@@ -12,6 +12,9 @@ class CommunityStatus(BaseModel):
 
     community_id: str
     messages: int
+    analyzed: int = Field(
+        default=0, description="Messages analyzed and counted in the insight rollups."
+    )
     members: int
     channels: int
     first_message_at: datetime | None
