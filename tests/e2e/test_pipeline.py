@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from pepite_contracts import Topic
-from tests.e2e.conftest import Env, ServiceProcess, processed, read_truth, wait_for
+from tests.e2e.conftest import (
+    Env,
+    ServiceProcess,
+    metric_value,
+    processed,
+    read_truth,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -20,6 +29,46 @@ COMMUNITY = "sample"
 
 def stored_ids(db: Any) -> list[str]:
     return [doc["_id"] for doc in db["messages"].find({"community_id": COMMUNITY}, {"_id": 1})]
+
+
+def topic_records(env: Env, topic: str) -> int:
+    """Records ever written to ``topic`` (the sum of its partitions' end offsets)."""
+
+    async def count() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=env.vars["KAFKA_BOOTSTRAP"])
+        await consumer.start()
+        try:
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+            ]
+            return sum((await consumer.end_offsets(partitions)).values())
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(count())
+
+
+def analyzed(service: ServiceProcess) -> float:
+    return metric_value(service.metrics(), "pepite_messages_analyzed_total")
+
+
+def counted_in_rollups(db: Any) -> int:
+    return sum(doc["messages"] for doc in db["activity_rollups"].find({"community_id": COMMUNITY}))
+
+
+def kinds_in_rollups(db: Any) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for doc in db["kind_rollups"].find({"community_id": COMMUNITY}):
+        counts[doc["kind"]] += doc["count"]
+    return +counts
+
+
+def kinds_stored(db: Any) -> Counter[str]:
+    pipeline = [
+        {"$match": {"community_id": COMMUNITY, "analysis": {"$exists": True}}},
+        {"$group": {"_id": "$analysis.kind", "n": {"$sum": 1}}},
+    ]
+    return Counter({doc["_id"]: doc["n"] for doc in db["messages"].aggregate(pipeline)})
 
 
 def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
@@ -38,6 +87,17 @@ def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
     ids = stored_ids(sync_db)
     assert len(ids) == len(truth.message_ids)
     assert set(ids) == truth.message_ids
+    # Every message analyzed once, and the rollups say exactly what the analyses say.
+    assert analyzed(classifier) == len(truth.message_ids)
+    assert counted_in_rollups(sync_db) == len(truth.message_ids)
+    stored_kinds = kinds_stored(sync_db)
+    assert sum(stored_kinds.values()) == len(truth.message_ids)
+    assert kinds_in_rollups(sync_db) == stored_kinds
+    # A developer community asks questions and reports problems.
+    assert stored_kinds["question"] > 0.05 * len(truth.message_ids)
+    assert stored_kinds["problem"] > 0
+    analyzed_topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + Topic.MESSAGES_ANALYZED
+    assert topic_records(env, analyzed_topic) == len(truth.message_ids)
 
     env.pepite("import", str(sample_community), "--community", COMMUNITY, "--no-progress")
     wait_for(
@@ -45,6 +105,27 @@ def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
         within_s=180,
         what="the classifier to process the second import",
     )
+    # A re-import is a replay: nothing is analyzed (nor paid for) twice, nothing recounted.
+    assert analyzed(classifier) == len(truth.message_ids)
+    assert counted_in_rollups(sync_db) == len(truth.message_ids)
+
+    env.pepite("topics", "rebuild", "--community", COMMUNITY)
+    report = json.loads(
+        env.pepite("insights", "--community", COMMUNITY, "--months", "1", "--format", "json").stdout
+    )
+    start = datetime.fromisoformat(report["window"]["start"]).replace(tzinfo=UTC)
+    end = datetime.fromisoformat(report["window"]["end"]).replace(tzinfo=UTC) + timedelta(days=1)
+    in_window = sync_db["messages"].count_documents(
+        {"community_id": COMMUNITY, "created_at": {"$gte": start, "$lt": end}}
+    )
+    assert report["messages"] == in_window > 0
+    assert sum(line["count"] for line in report["kinds"]) == in_window
+    assert sum(line["percent_of_messages"] for line in report["kinds"]) == pytest.approx(
+        100, abs=0.5
+    )
+    questions = next(line for line in report["kinds"] if line["kind"] == "question")
+    assert questions["topics"], "questions are grouped into categories"
+    assert sum(topic["count"] for topic in questions["topics"]) == questions["count"]
     assert sync_db["messages"].count_documents({"community_id": COMMUNITY}) == len(
         truth.message_ids
     )
@@ -95,6 +176,10 @@ def test_a_classifier_killed_mid_stream_recovers_without_loss_or_duplicates(
     ids = stored_ids(sync_db)
     assert len(ids) == len(truth.message_ids)
     assert set(ids) == truth.message_ids
+    # Killed between any two writes, the restarted classifier still counts each message
+    # exactly once: analyses and rollup changes are written in one transaction.
+    assert counted_in_rollups(sync_db) == len(truth.message_ids)
+    assert kinds_in_rollups(sync_db) == kinds_stored(sync_db)
 
 
 async def test_a_poison_record_goes_to_the_dlq_and_the_classifier_keeps_going(

@@ -1,0 +1,276 @@
+"""The analysis stage against a real MongoDB and broker, with the real local analyzer.
+
+What matters here is bookkeeping: a message is analyzed when its text changed and only
+then, the rollups always equal what the stored analyses say, and every analysis that
+landed is published once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from tests.kafka_helpers import read_topic
+
+from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest
+from pepite_classifier.analysis.embedder import Embedder
+from pepite_classifier.analysis.local import LocalAnalyzer
+from pepite_classifier.repository import INDEXES, AnalysisRepository, ClassifierRepository
+from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
+from pepite_classifier.service import plan_writes
+from pepite_classifier.stage import AnalysisStage
+from pepite_classifier.topics import TOPIC_INDEXES, TopicAssigner, TopicRepository
+from pepite_contracts import (
+    AnalyzerName,
+    ChannelRef,
+    Event,
+    Member,
+    MessageAnalyzed,
+    MessageDeleted,
+    MessageDeletion,
+    MessageIngested,
+    NormalizedMessage,
+    Platform,
+    Topic,
+    all_topics,
+    decode_event,
+)
+from pepite_kit import Database, EventPublisher, KafkaSettings, ensure_topics
+from pepite_kit.mongo import ensure_indexes
+
+pytestmark = pytest.mark.asyncio
+
+T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+ANN = Member(id="discord:acme:u1", native_id="u1", name="ann")
+BOB = Member(id="discord:acme:u2", native_id="u2", name="bob")
+
+TEXTS = [
+    "How do I configure the webhook secret for the staging environment?",
+    "The app crashes with error 500 every time I try to log in since the last update",
+    "It would be great if you could add dark mode to the dashboard",
+    "thanks a lot, that fixed it!",
+    "good morning everyone",
+    "lol",
+]
+
+
+class CountingAnalyzer:
+    """The real local analyzer, counting the messages it is asked about."""
+
+    name = AnalyzerName.LOCAL
+
+    def __init__(self, inner: LocalAnalyzer) -> None:
+        self.inner = inner
+        self.seen: list[str] = []
+
+    async def analyze(self, requests: Sequence[AnalysisRequest]) -> list[AnalysisOutcome]:
+        self.seen.extend(request.message_id for request in requests)
+        return await self.inner.analyze(requests)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="module")
+def local_analyzer(embedder: Embedder) -> LocalAnalyzer:
+    return LocalAnalyzer(embedder=embedder)
+
+
+@pytest.fixture
+async def db(mongo_db: Database) -> Database:
+    await ensure_indexes(mongo_db, [*INDEXES, *ROLLUP_INDEXES, *TOPIC_INDEXES])
+    return mongo_db
+
+
+@pytest.fixture
+async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[EventPublisher]:
+    await ensure_topics(kafka_settings, kafka_settings.topic_names(all_topics()))
+    async with EventPublisher(kafka_settings, client_id="stage-test") as publisher:
+        yield publisher
+
+
+def make_stage(
+    db: Database,
+    publisher: EventPublisher,
+    kafka_settings: KafkaSettings,
+    analyzer: CountingAnalyzer,
+    embedder: Embedder,
+) -> AnalysisStage:
+    return AnalysisStage(
+        db=db,
+        store=ClassifierRepository(db),
+        analyses=AnalysisRepository(db),
+        analyzer=analyzer,
+        embedder=embedder,
+        topics=TopicAssigner(TopicRepository(db), similarity=0.4),
+        rollups=RollupRepository(db),
+        publisher=publisher,
+        analyzed_topic=kafka_settings.topic_name(Topic.MESSAGES_ANALYZED),
+    )
+
+
+def ingested(n: int, text: str, **overrides: Any) -> MessageIngested:
+    fields: dict[str, Any] = {
+        "id": f"discord:acme:{n}",
+        "platform": Platform.DISCORD,
+        "community_id": "acme",
+        "native_id": str(n),
+        "channel": ChannelRef(id="c1", name="general"),
+        "author": ANN if n % 2 else BOB,
+        "text": text,
+        "created_at": T0 + timedelta(minutes=n),
+    }
+    fields.update(overrides)
+    return MessageIngested(community_id="acme", payload=NormalizedMessage(**fields))
+
+
+async def kinds_in_rollups(db: Database) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    async for doc in db["kind_rollups"].find({"community_id": "acme"}):
+        counts[doc["kind"]] += doc["count"]
+    return +counts
+
+
+async def kinds_stored(db: Database) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    async for doc in db["messages"].find({"analysis": {"$exists": True}}, {"analysis.kind": 1}):
+        counts[doc["analysis"]["kind"]] += 1
+    return counts
+
+
+async def total_in_activity(db: Database) -> int:
+    return sum([doc["messages"] async for doc in db["activity_rollups"].find({})])
+
+
+async def run(stage: AnalysisStage, *events: Event) -> None:
+    await stage.run(plan_writes(list(events)))
+
+
+async def test_new_messages_are_analyzed_counted_and_published(
+    db: Database,
+    publisher: EventPublisher,
+    kafka_settings: KafkaSettings,
+    local_analyzer: LocalAnalyzer,
+    embedder: Embedder,
+) -> None:
+    analyzer = CountingAnalyzer(local_analyzer)
+    stage = make_stage(db, publisher, kafka_settings, analyzer, embedder)
+    events = [ingested(n, text) for n, text in enumerate(TEXTS)]
+
+    await run(stage, *events)
+
+    assert sorted(analyzer.seen) == sorted(e.payload.id for e in events)
+    stored = await kinds_stored(db)
+    assert sum(stored.values()) == len(TEXTS)
+    assert await kinds_in_rollups(db) == stored
+    assert await total_in_activity(db) == len(TEXTS)
+    published = [
+        decode_event(value)
+        for value in await read_topic(
+            kafka_settings, kafka_settings.topic_name(Topic.MESSAGES_ANALYZED)
+        )
+    ]
+    assert all(isinstance(event, MessageAnalyzed) for event in published)
+    by_id = {
+        event.payload.message_id: event for event in published if isinstance(event, MessageAnalyzed)
+    }
+    assert set(by_id) == {e.payload.id for e in events}
+    crash = by_id["discord:acme:1"].payload
+    assert crash.analysis.kind.value == "problem"
+    assert crash.author == ANN
+    assert crash.channel.id == "c1"
+
+
+async def test_a_replay_is_not_analyzed_again_and_moves_no_count(
+    db: Database,
+    publisher: EventPublisher,
+    kafka_settings: KafkaSettings,
+    local_analyzer: LocalAnalyzer,
+    embedder: Embedder,
+) -> None:
+    analyzer = CountingAnalyzer(local_analyzer)
+    stage = make_stage(db, publisher, kafka_settings, analyzer, embedder)
+    events = [ingested(n, text) for n, text in enumerate(TEXTS)]
+    await run(stage, *events)
+    before = (await kinds_in_rollups(db), await total_in_activity(db))
+    analyzer.seen.clear()
+
+    await run(stage, *events)
+    # A reaction changes the stored message but not what it says: no new analysis.
+    reacted = ingested(3, TEXTS[3], reactions=[{"emoji": "👍", "count": 2}])
+    await run(stage, reacted)
+
+    assert analyzer.seen == []
+    assert (await kinds_in_rollups(db), await total_in_activity(db)) == before
+
+
+async def test_an_edit_moves_the_message_to_its_new_kind(
+    db: Database,
+    publisher: EventPublisher,
+    kafka_settings: KafkaSettings,
+    local_analyzer: LocalAnalyzer,
+    embedder: Embedder,
+) -> None:
+    analyzer = CountingAnalyzer(local_analyzer)
+    stage = make_stage(db, publisher, kafka_settings, analyzer, embedder)
+    await run(stage, ingested(1, "thanks a lot, that fixed it!"))
+    first = (await kinds_stored(db)).most_common(1)[0][0]
+
+    edited = ingested(
+        1,
+        "The app crashes with error 500 every time I try to log in since the last update",
+        edited_at=T0 + timedelta(hours=1),
+    )
+    await run(stage, edited)
+
+    stored = await kinds_stored(db)
+    assert stored == Counter({"problem": 1})
+    assert first != "problem"
+    assert await kinds_in_rollups(db) == stored
+    assert await total_in_activity(db) == 1
+    assert analyzer.seen == ["discord:acme:1", "discord:acme:1"]
+
+
+async def test_a_deletion_takes_the_message_out_of_every_count(
+    db: Database,
+    publisher: EventPublisher,
+    kafka_settings: KafkaSettings,
+    local_analyzer: LocalAnalyzer,
+    embedder: Embedder,
+) -> None:
+    analyzer = CountingAnalyzer(local_analyzer)
+    stage = make_stage(db, publisher, kafka_settings, analyzer, embedder)
+    events = [ingested(n, text) for n, text in enumerate(TEXTS)]
+    await run(stage, *events)
+    deleted = events[1].payload
+    deletion = MessageDeleted(
+        community_id="acme",
+        payload=MessageDeletion(
+            id=deleted.id,
+            platform=deleted.platform,
+            community_id="acme",
+            native_id=deleted.native_id,
+            channel=deleted.channel,
+            deleted_at=T0 + timedelta(days=1),
+        ),
+    )
+
+    await run(stage, deletion)
+    await run(stage, deletion)  # a replayed deletion decrements nothing more
+    await run(stage, events[1])  # nor does a re-import bring the message back
+
+    assert await total_in_activity(db) == len(TEXTS) - 1
+    assert await kinds_in_rollups(db) == await kinds_stored(db)
+    doc = await db["messages"].find_one({"_id": deleted.id})
+    assert doc is not None
+    assert "analysis" not in doc
+    assert doc["text"] == ""
+    assert await db["message_embeddings"].count_documents({"_id": deleted.id}) == 0
