@@ -13,14 +13,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.kafka_helpers import read_topic
 
-from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest
+from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
 from pepite_classifier.analysis.embedder import Embedder
+from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.repository import INDEXES, AnalysisRepository, ClassifierRepository
 from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_classifier.service import plan_writes
+from pepite_classifier.settings import Settings
 from pepite_classifier.stage import AnalysisStage
 from pepite_classifier.topics import TOPIC_INDEXES, TopicAssigner, TopicRepository
 from pepite_contracts import (
@@ -101,7 +104,7 @@ def make_stage(
     db: Database,
     publisher: EventPublisher,
     kafka_settings: KafkaSettings,
-    analyzer: CountingAnalyzer,
+    analyzer: Analyzer,
     embedder: Embedder,
 ) -> AnalysisStage:
     return AnalysisStage(
@@ -274,3 +277,48 @@ async def test_a_deletion_takes_the_message_out_of_every_count(
     assert "analysis" not in doc
     assert doc["text"] == ""
     assert await db["message_embeddings"].count_documents({"_id": deleted.id}) == 0
+
+
+async def test_an_opted_out_member_is_never_sent_to_the_model_not_even_as_context(
+    db: Database,
+    publisher: EventPublisher,
+    kafka_settings: KafkaSettings,
+    local_analyzer: LocalAnalyzer,
+    embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    secret = "my password reset link never arrives, I am locked out of my account"
+    with FakeOpenAIServer() as fake:
+        settings = Settings(
+            analyzer=AnalyzerName.OPENAI,
+            openai_base_url=fake.base_url,
+            openai_api_key="test-key",
+            openai_backoff_s=0.01,
+        )
+        await ensure_indexes(db, LLM_INDEXES)
+        openai = build_analyzer(settings, db, local_analyzer)
+        stage = make_stage(db, publisher, kafka_settings, openai, embedder)
+        # Bob (even ids) opted out; Ann did not.
+        await run(stage, ingested(1, "hello all, first time here"))
+        await db["members"].update_one({"_id": BOB.id}, {"$set": {"ai_opt_out": True}})
+        await run(
+            stage,
+            ingested(2, secret),
+            ingested(3, "did you try clearing the cache?", reply_to_id="discord:acme:2"),
+            ingested(5, "How do I export my data to CSV?"),
+        )
+        sent = [item for call in fake.completions() for item in call.items]
+        await openai.aclose()
+
+    sent_texts = " ".join(item.text + " " + (item.context or "") for item in sent)
+    assert "clearing the cache" in sent_texts
+    assert "export my data" in sent_texts
+    assert secret not in sent_texts
+    stored = {
+        doc["_id"]: doc["analysis"]["analyzer"]
+        async for doc in db["messages"].find({}, {"analysis.analyzer": 1})
+    }
+    assert stored["discord:acme:2"] == "local"
+    assert stored["discord:acme:3"] == "openai"

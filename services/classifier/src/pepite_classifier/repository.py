@@ -394,26 +394,29 @@ class AnalysisRepository:
             async for doc in cursor
         ]
 
-    async def texts(self, message_ids: Iterable[str]) -> dict[str, str]:
-        """The text of each stored, not deleted message among ``message_ids``."""
+    async def texts(self, message_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The text and author id of each stored, not deleted message among ``message_ids``."""
         ids = list(message_ids)
         if not ids:
             return {}
         return {
-            doc["_id"]: doc.get("text") or ""
+            doc["_id"]: (doc.get("text") or "", doc["author"]["id"])
             async for doc in self._db[MESSAGES].find(
-                {"_id": {"$in": ids}, "deleted_at": {"$exists": False}}, {"text": 1}
+                {"_id": {"$in": ids}, "deleted_at": {"$exists": False}},
+                {"text": 1, "author.id": 1},
             )
         }
 
-    async def analyzed_before_deletion(
-        self, message_ids: Iterable[str]
-    ) -> dict[str, tuple[StoredMessage, PriorAnalysis]]:
-        """Messages about to be deleted that still count in the rollups."""
+    async def opted_out_of_ai(self, member_ids: Iterable[str]) -> set[str]:
+        """The members among ``member_ids`` who refused that a remote model reads them."""
+        ids = list(set(member_ids))
+        if not ids:
+            return set()
         return {
-            message.id: (message, message.prior)
-            for message in await self.live_messages(message_ids)
-            if message.prior is not None
+            doc["_id"]
+            async for doc in self._db[MEMBERS].find(
+                {"_id": {"$in": ids}, "ai_opt_out": True}, {"_id": 1}
+            )
         }
 
     async def store(

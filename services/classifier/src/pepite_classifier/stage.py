@@ -31,6 +31,7 @@ from pepite_classifier.topics import EmbeddedInsight, TopicAssigner
 from pepite_contracts import (
     INSIGHT_KINDS,
     AnalyzedMessage,
+    AnalyzerName,
     MessageAnalyzed,
     MessageDeletion,
     deterministic_event_id,
@@ -104,7 +105,9 @@ class AnalysisStage:
         ]
         if not pending:
             return
-        contexts = await self._contexts([message for message, _ in pending])
+        messages = [message for message, _ in pending]
+        opted_out = await self._opted_out(messages)
+        contexts = await self._contexts(messages, opted_out)
         requests = [
             AnalysisRequest(
                 message_id=message.id,
@@ -113,8 +116,9 @@ class AnalysisStage:
                 context=contexts.get(message.id, ()),
                 author_is_bot=message.author.is_bot,
                 attachment_count=message.attachment_count,
+                ai_opt_out=message.author.id in opted_out,
             )
-            for message, _ in pending
+            for message in messages
         ]
         outcomes = await self._analyzer.analyze(requests)
         analyzed = [
@@ -166,19 +170,36 @@ class AnalysisStage:
             )
         await self._publisher.flush()
 
-    async def _contexts(self, messages: Sequence[StoredMessage]) -> dict[str, tuple[str, ...]]:
-        """The text each reply answers (its parent), for analyzers that weigh context."""
+    async def _opted_out(self, messages: Sequence[StoredMessage]) -> set[str]:
+        """Authors whose texts must not reach a remote model (only asked when one is used)."""
+        if self._analyzer.name is AnalyzerName.LOCAL:
+            return set()
+        return await self._analyses.opted_out_of_ai(m.author.id for m in messages)
+
+    async def _contexts(
+        self, messages: Sequence[StoredMessage], opted_out: set[str]
+    ) -> dict[str, tuple[str, ...]]:
+        """The text each reply answers (its parent), for analyzers that weigh context.
+
+        A parent written by a member who opted out of AI processing is left out, since the
+        context travels with the reply to the model.
+        """
         parents = {m.id: m.reply_to_id for m in messages if m.reply_to_id}
         if not parents:
             return {}
-        texts = {m.id: m.text for m in messages}
-        missing = {p for p in parents.values() if p not in texts}
-        texts.update(await self._analyses.texts(missing))
-        return {
-            message_id: (texts[parent_id],)
-            for message_id, parent_id in parents.items()
-            if texts.get(parent_id)
-        }
+        known = {m.id: (m.text, m.author.id) for m in messages}
+        missing = {p for p in parents.values() if p not in known}
+        known.update(await self._analyses.texts(missing))
+        if self._analyzer.name is not AnalyzerName.LOCAL:
+            opted_out = opted_out | await self._analyses.opted_out_of_ai(
+                author for _, author in known.values()
+            )
+        contexts: dict[str, tuple[str, ...]] = {}
+        for message_id, parent_id in parents.items():
+            text, author = known.get(parent_id, ("", ""))
+            if text and author not in opted_out:
+                contexts[message_id] = (text,)
+        return contexts
 
     async def _place_in_topics(self, analyzed: list[Analyzed]) -> list[Analyzed]:
         insight = [item for item in analyzed if item.outcome.analysis.kind in INSIGHT_KINDS]
