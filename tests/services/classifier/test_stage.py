@@ -8,7 +8,7 @@ landed is published once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,6 +100,21 @@ async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[EventPublish
         yield publisher
 
 
+StageFor = Callable[[Analyzer], AnalysisStage]
+
+
+@pytest.fixture
+def stage_for(
+    db: Database, publisher: EventPublisher, kafka_settings: KafkaSettings, embedder: Embedder
+) -> StageFor:
+    """Builds the stage around an analyzer, on the test's database and topics."""
+
+    def build(analyzer: Analyzer) -> AnalysisStage:
+        return make_stage(db, publisher, kafka_settings, analyzer, embedder)
+
+    return build
+
+
 def make_stage(
     db: Database,
     publisher: EventPublisher,
@@ -158,14 +173,10 @@ async def run(stage: AnalysisStage, *events: Event) -> None:
 
 
 async def test_new_messages_are_analyzed_counted_and_published(
-    db: Database,
-    publisher: EventPublisher,
-    kafka_settings: KafkaSettings,
-    local_analyzer: LocalAnalyzer,
-    embedder: Embedder,
+    db: Database, stage_for: StageFor, local_analyzer: LocalAnalyzer, kafka_settings: KafkaSettings
 ) -> None:
     analyzer = CountingAnalyzer(local_analyzer)
-    stage = make_stage(db, publisher, kafka_settings, analyzer, embedder)
+    stage = stage_for(analyzer)
     events = [ingested(n, text) for n, text in enumerate(TEXTS)]
 
     await run(stage, *events)
@@ -193,14 +204,10 @@ async def test_new_messages_are_analyzed_counted_and_published(
 
 
 async def test_a_replay_is_not_analyzed_again_and_moves_no_count(
-    db: Database,
-    publisher: EventPublisher,
-    kafka_settings: KafkaSettings,
-    local_analyzer: LocalAnalyzer,
-    embedder: Embedder,
+    db: Database, stage_for: StageFor, local_analyzer: LocalAnalyzer
 ) -> None:
     analyzer = CountingAnalyzer(local_analyzer)
-    stage = make_stage(db, publisher, kafka_settings, analyzer, embedder)
+    stage = stage_for(analyzer)
     events = [ingested(n, text) for n, text in enumerate(TEXTS)]
     await run(stage, *events)
     before = (await kinds_in_rollups(db), await total_in_activity(db))
@@ -216,14 +223,10 @@ async def test_a_replay_is_not_analyzed_again_and_moves_no_count(
 
 
 async def test_an_edit_moves_the_message_to_its_new_kind(
-    db: Database,
-    publisher: EventPublisher,
-    kafka_settings: KafkaSettings,
-    local_analyzer: LocalAnalyzer,
-    embedder: Embedder,
+    db: Database, stage_for: StageFor, local_analyzer: LocalAnalyzer
 ) -> None:
     analyzer = CountingAnalyzer(local_analyzer)
-    stage = make_stage(db, publisher, kafka_settings, analyzer, embedder)
+    stage = stage_for(analyzer)
     await run(stage, ingested(1, "thanks a lot, that fixed it!"))
     first = (await kinds_stored(db)).most_common(1)[0][0]
 
@@ -243,14 +246,10 @@ async def test_an_edit_moves_the_message_to_its_new_kind(
 
 
 async def test_a_deletion_takes_the_message_out_of_every_count(
-    db: Database,
-    publisher: EventPublisher,
-    kafka_settings: KafkaSettings,
-    local_analyzer: LocalAnalyzer,
-    embedder: Embedder,
+    db: Database, stage_for: StageFor, local_analyzer: LocalAnalyzer
 ) -> None:
     analyzer = CountingAnalyzer(local_analyzer)
-    stage = make_stage(db, publisher, kafka_settings, analyzer, embedder)
+    stage = stage_for(analyzer)
     events = [ingested(n, text) for n, text in enumerate(TEXTS)]
     await run(stage, *events)
     deleted = events[1].payload
@@ -281,10 +280,8 @@ async def test_a_deletion_takes_the_message_out_of_every_count(
 
 async def test_an_opted_out_member_is_never_sent_to_the_model_not_even_as_context(
     db: Database,
-    publisher: EventPublisher,
-    kafka_settings: KafkaSettings,
+    stage_for: StageFor,
     local_analyzer: LocalAnalyzer,
-    embedder: Embedder,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
@@ -299,7 +296,7 @@ async def test_an_opted_out_member_is_never_sent_to_the_model_not_even_as_contex
         )
         await ensure_indexes(db, LLM_INDEXES)
         openai = build_analyzer(settings, db, local_analyzer)
-        stage = make_stage(db, publisher, kafka_settings, openai, embedder)
+        stage = stage_for(openai)
         # Bob (even ids) opted out; Ann did not.
         await run(stage, ingested(1, "hello all, first time here"))
         await db["members"].update_one({"_id": BOB.id}, {"$set": {"ai_opt_out": True}})
