@@ -38,7 +38,7 @@ from pepite_contracts import (
     partition_key,
 )
 from pepite_kit import Database, EventPublisher
-from pepite_kit.metrics import MESSAGES_ANALYZED
+from pepite_kit.metrics import ANALYZER_BATCH_SECONDS, MESSAGES_ANALYZED
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ class AnalysisStage:
             )
             for message in messages
         ]
-        outcomes = await self._analyzer.analyze(requests)
+        with ANALYZER_BATCH_SECONDS.labels(analyzer=self._analyzer.name.value).time():
+            outcomes = await self._analyzer.analyze(requests)
         analyzed = [
             Analyzed(message=message, outcome=outcome, digest=digest)
             for (message, digest), outcome in zip(pending, outcomes, strict=True)
