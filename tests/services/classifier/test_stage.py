@@ -20,6 +20,7 @@ from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, An
 from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
 from pepite_classifier.analysis.local import LocalAnalyzer
+from pepite_classifier.placement import StreamActivity, TopicPlacer
 from pepite_classifier.repository import INDEXES, AnalysisRepository, ClassifierRepository
 from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_classifier.service import plan_writes
@@ -27,6 +28,7 @@ from pepite_classifier.settings import Settings
 from pepite_classifier.stage import AnalysisStage
 from pepite_classifier.topics import TOPIC_INDEXES, TopicAssigner, TopicRepository
 from pepite_contracts import (
+    INSIGHT_KINDS,
     AnalyzerName,
     ChannelRef,
     Event,
@@ -127,7 +129,6 @@ def make_stage(
         store=ClassifierRepository(db),
         analyses=AnalysisRepository(db),
         analyzer=analyzer,
-        embedder=embedder,
         topics=TopicAssigner(TopicRepository(db), similarity=0.4),
         rollups=RollupRepository(db),
         publisher=publisher,
@@ -319,3 +320,48 @@ async def test_an_opted_out_member_is_never_sent_to_the_model_not_even_as_contex
     }
     assert stored["discord:acme:2"] == "local"
     assert stored["discord:acme:3"] == "openai"
+
+
+class WithoutEmbeddings:
+    """The local analyzer's answers without their embeddings, as an LLM would answer."""
+
+    name = AnalyzerName.OPENAI
+
+    def __init__(self, inner: LocalAnalyzer) -> None:
+        self.inner = inner
+
+    async def analyze(self, requests: Sequence[AnalysisRequest]) -> list[AnalysisOutcome]:
+        return [AnalysisOutcome(o.analysis) for o in await self.inner.analyze(requests)]
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_insights_without_embedding_are_counted_at_once_and_placed_later(
+    db: Database, stage_for: StageFor, local_analyzer: LocalAnalyzer, embedder: Embedder
+) -> None:
+    stage = stage_for(WithoutEmbeddings(local_analyzer))
+    events = [ingested(n, text) for n, text in enumerate(TEXTS)]
+    await run(stage, *events)
+    waiting = await db["messages"].count_documents({"topic_pending": True})
+    insights = await db["messages"].count_documents(
+        {"analysis.kind": {"$in": [k.value for k in INSIGHT_KINDS]}}
+    )
+    assert waiting == insights >= 2
+    assert await total_in_activity(db) == len(TEXTS)
+
+    placer = TopicPlacer(
+        db=db,
+        analyses=AnalysisRepository(db),
+        embedder=embedder,
+        assigner=TopicAssigner(TopicRepository(db), similarity=0.4),
+        rollups=RollupRepository(db),
+        activity=StreamActivity(),
+    )
+    assert await placer.place_all() == waiting
+
+    assert await db["messages"].count_documents({"topic_pending": True}) == 0
+    assert await db["message_embeddings"].count_documents({}) == insights
+    assert await kinds_in_rollups(db) == await kinds_stored(db)
+    assert await total_in_activity(db) == len(TEXTS)
+    assert await placer.place_all() == 0

@@ -14,6 +14,7 @@ from pepite_classifier.analysis.llm.topic_namer import OpenAITopicNamer
 from pepite_classifier.analysis.llm_repository import LlmRepository
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.handlers import RawMessageHandler
+from pepite_classifier.placement import StreamActivity, TopicPlacer
 from pepite_classifier.repository import INDEXES, AnalysisRepository, ClassifierRepository
 from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_classifier.settings import Settings
@@ -37,6 +38,7 @@ class Classifier:
         self.settings = settings
         self.embedder = Embedder()
         self.local = LocalAnalyzer(embedder=self.embedder)
+        self.activity = StreamActivity()
 
     def build_loops(self, runtime: Runtime) -> Sequence[ConsumerLoop[Any]]:
         settings = self.settings
@@ -45,11 +47,11 @@ class Classifier:
             store=ClassifierRepository(runtime.db),
             analyses=AnalysisRepository(runtime.db),
             analyzer=build_analyzer(settings, runtime.db, self.local),
-            embedder=self.embedder,
             topics=TopicAssigner(TopicRepository(runtime.db), similarity=settings.topic_similarity),
             rollups=RollupRepository(runtime.db),
             publisher=runtime.publisher,
             analyzed_topic=settings.topic_name(Topic.MESSAGES_ANALYZED),
+            activity=self.activity,
         )
         handler = RawMessageHandler(stage)
         return [
@@ -77,7 +79,17 @@ class Classifier:
             await self.warm_up()
             await reclustering()
 
-        return [warm_up_then_recluster]
+        placer = TopicPlacer(
+            db=runtime.db,
+            analyses=AnalysisRepository(runtime.db),
+            embedder=self.embedder,
+            assigner=TopicAssigner(
+                TopicRepository(runtime.db), similarity=self.settings.topic_similarity
+            ),
+            rollups=RollupRepository(runtime.db),
+            activity=self.activity,
+        )
+        return [warm_up_then_recluster, placer.run_forever]
 
     async def warm_up(self) -> None:
         """Load the embedding model now rather than in the middle of the first batch."""

@@ -49,6 +49,13 @@ INDEXES: list[IndexSpec] = [
     IndexSpec(MESSAGES, [("community_id", 1), ("author.id", 1), ("created_at", 1)], "author_time"),
     IndexSpec(MEMBERS, [("community_id", 1), ("last_seen_at", -1)], "community_last_seen"),
     IndexSpec(CHANNELS, [("community_id", 1)], "community"),
+    # Insight messages waiting for a topic: few at a time, found without a scan.
+    IndexSpec(
+        MESSAGES,
+        [("topic_pending", 1)],
+        "topic_pending",
+        partial_filter={"topic_pending": True},
+    ),
     # Deleted messages are few; counting them apart keeps message counts index-only.
     IndexSpec(
         MESSAGES,
@@ -332,6 +339,18 @@ class AnalysisWrite:
     previous_digest: str | None
     topic_id: str | None
     analyzed_at: datetime
+    #: An insight message still to be embedded and placed in a topic.
+    topic_pending: bool = False
+
+
+@dataclass(frozen=True)
+class TopicPlacement:
+    """A topic found for a message that waited for one."""
+
+    message_id: str
+    #: The analysis the topic was found for; a newer analysis makes it stale.
+    digest: str
+    topic_id: str | None
 
 
 _ANALYSIS_FIELDS: dict[str, Any] = {
@@ -349,6 +368,23 @@ _ANALYSIS_FIELDS: dict[str, Any] = {
     "analysis.sentiment": 1,
     "topic_id": 1,
 }
+
+
+def _stored_message(doc: dict[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        id=doc["_id"],
+        platform=Platform(doc["platform"]),
+        community_id=doc["community_id"],
+        channel=ChannelRef.model_validate(doc["channel"]),
+        thread=ThreadRef.model_validate(doc["thread"]) if doc.get("thread") else None,
+        reply_to_id=doc.get("reply_to_id"),
+        author=Member.model_validate(doc["author"]),
+        created_at=_as_utc(doc["created_at"]),
+        text=doc.get("text") or "",
+        attachment_count=len(doc.get("attachments") or ()),
+        analysis_digest=doc.get("analysis_digest"),
+        prior=_prior(doc),
+    )
 
 
 def _prior(doc: dict[str, Any]) -> PriorAnalysis | None:
@@ -376,23 +412,7 @@ class AnalysisRepository:
         cursor = self._db[MESSAGES].find(
             {"_id": {"$in": ids}, "deleted_at": {"$exists": False}}, _ANALYSIS_FIELDS
         )
-        return [
-            StoredMessage(
-                id=doc["_id"],
-                platform=Platform(doc["platform"]),
-                community_id=doc["community_id"],
-                channel=ChannelRef.model_validate(doc["channel"]),
-                thread=ThreadRef.model_validate(doc["thread"]) if doc.get("thread") else None,
-                reply_to_id=doc.get("reply_to_id"),
-                author=Member.model_validate(doc["author"]),
-                created_at=_as_utc(doc["created_at"]),
-                text=doc.get("text") or "",
-                attachment_count=len(doc.get("attachments") or ()),
-                analysis_digest=doc.get("analysis_digest"),
-                prior=_prior(doc),
-            )
-            async for doc in cursor
-        ]
+        return [_stored_message(doc) async for doc in cursor]
 
     async def texts(self, message_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """The text and author id of each stored, not deleted message among ``message_ids``."""
@@ -442,7 +462,9 @@ class AnalysisRepository:
                         "analysis_digest": write.digest,
                         "analyzed_at": write.analyzed_at,
                         "topic_id": write.topic_id,
-                    }
+                        **({"topic_pending": True} if write.topic_pending else {}),
+                    },
+                    **({} if write.topic_pending else {"$unset": {"topic_pending": ""}}),
                 },
             )
             for write in writes
@@ -462,6 +484,60 @@ class AnalysisRepository:
             )
             if doc.get("analyzed_at") is not None
             and _as_utc(doc["analyzed_at"]) == _as_utc(landed[doc["_id"]])
+        }
+
+
+    async def unplaced_insights(self, limit: int) -> list[StoredMessage]:
+        """Insight messages waiting to be embedded and placed in a topic, oldest first."""
+        cursor = self._db[MESSAGES].find(
+            {"topic_pending": True, "deleted_at": {"$exists": False}}, _ANALYSIS_FIELDS
+        ).limit(limit)
+        return [_stored_message(doc) async for doc in cursor]
+
+    async def has_unplaced_insights(self) -> bool:
+        found = await self._db[MESSAGES].find_one({"topic_pending": True}, {"_id": 1})
+        return found is not None
+
+    async def place(
+        self, placements: Sequence[TopicPlacement], *, session: AsyncClientSession | None = None
+    ) -> set[str]:
+        """Write the topics found; returns the ids written (not re-analyzed meanwhile)."""
+        if not placements:
+            return set()
+        collection = self._db[MESSAGES]
+        result = await collection.bulk_write(
+            [
+                UpdateOne(
+                    {
+                        "_id": placement.message_id,
+                        "topic_pending": True,
+                        "analysis_digest": placement.digest,
+                        "deleted_at": {"$exists": False},
+                    },
+                    {"$set": {"topic_id": placement.topic_id}, "$unset": {"topic_pending": ""}},
+                )
+                for placement in placements
+            ],
+            ordered=False,
+            session=session,
+        )
+        if result.matched_count == len(placements):
+            return {placement.message_id for placement in placements}
+        # Some were deleted or analyzed anew since they were read: only the placer clears
+        # the flag of an analysis, so a cleared flag on the same analysis means ours landed.
+        digests = {placement.message_id: placement.digest for placement in placements}
+        return {
+            doc["_id"]
+            async for doc in collection.find(
+                {
+                    "_id": {"$in": list(digests)},
+                    "topic_pending": {"$exists": False},
+                    "deleted_at": {"$exists": False},
+                },
+                {"analysis_digest": 1},
+                session=session,
+            )
+            if doc.get("analysis_digest") == digests[doc["_id"]]
         }
 
 

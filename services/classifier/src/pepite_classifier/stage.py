@@ -8,7 +8,6 @@ is published for each, before the batch's offsets are committed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,8 +15,8 @@ from datetime import UTC, datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer, Embedding
-from pepite_classifier.analysis.embedder import Embedder
+from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
+from pepite_classifier.placement import StreamActivity
 from pepite_classifier.repository import (
     AnalysisRepository,
     AnalysisWrite,
@@ -57,6 +56,8 @@ class Analyzed:
     outcome: AnalysisOutcome
     digest: str
     topic_id: str | None = None
+    #: An insight message without an embedding: the placer gives it a topic later.
+    topic_pending: bool = False
 
 
 class AnalysisStage:
@@ -69,23 +70,24 @@ class AnalysisStage:
         store: ClassifierRepository,
         analyses: AnalysisRepository,
         analyzer: Analyzer,
-        embedder: Embedder,
         topics: TopicAssigner,
         rollups: RollupRepository,
         publisher: EventPublisher,
         analyzed_topic: str,
+        activity: StreamActivity | None = None,
     ) -> None:
         self._db = db
         self._store = store
         self._analyses = analyses
         self._analyzer = analyzer
-        self._embedder = embedder
         self._topics = topics
         self._rollups = rollups
         self._publisher = publisher
         self._analyzed_topic = analyzed_topic
+        self._activity = activity or StreamActivity()
 
     async def run(self, writes: BatchWrites) -> None:
+        self._activity.touch()
         deletions = writes.deletions
         writes.deletions = {}
         await self._store.apply(writes)
@@ -136,6 +138,7 @@ class AnalysisStage:
                 previous_digest=item.message.analysis_digest,
                 topic_id=item.topic_id,
                 analyzed_at=analyzed_at,
+                topic_pending=item.topic_pending,
             )
             for item in analyzed
         ]
@@ -203,47 +206,38 @@ class AnalysisStage:
         return contexts
 
     async def _place_in_topics(self, analyzed: list[Analyzed]) -> list[Analyzed]:
-        insight = [item for item in analyzed if item.outcome.analysis.kind in INSIGHT_KINDS]
-        if not insight:
-            return analyzed
-        unembedded = [item for item in insight if item.outcome.embedding is None]
-        fresh: dict[str, Embedding] = {}
-        if unembedded:
-            vectors = await asyncio.to_thread(
-                self._embedder.embed, [item.message.text for item in unembedded]
-            )
-            fresh = {item.message.id: vectors[i] for i, item in enumerate(unembedded)}
+        """Topics for the insight messages that come with an embedding.
+
+        The others wait for the :class:`~pepite_classifier.placement.TopicPlacer`, which
+        embeds them in bulk when the stream is quiet.
+        """
+        embedded: dict[str, list[Analyzed]] = {}
+        for item in analyzed:
+            if item.outcome.analysis.kind in INSIGHT_KINDS and item.outcome.embedding is not None:
+                embedded.setdefault(item.message.community_id, []).append(item)
         placed: dict[str, str | None] = {}
-        by_community: dict[str, list[Analyzed]] = {}
-        for item in insight:
-            by_community.setdefault(item.message.community_id, []).append(item)
-        for community_id, items in by_community.items():
-            embeddings = [
-                item.outcome.embedding
-                if item.outcome.embedding is not None
-                else fresh[item.message.id]
+        for community_id, items in embedded.items():
+            insights = [
+                EmbeddedInsight(
+                    message_id=item.message.id,
+                    channel_id=item.message.channel.id,
+                    kind=item.outcome.analysis.kind,
+                    created_at=item.message.created_at,
+                    embedding=item.outcome.embedding,
+                )
                 for item in items
+                if item.outcome.embedding is not None
             ]
-            topic_ids = await self._topics.assign(
-                community_id,
-                [
-                    EmbeddedInsight(
-                        message_id=item.message.id,
-                        channel_id=item.message.channel.id,
-                        kind=item.outcome.analysis.kind,
-                        created_at=item.message.created_at,
-                        embedding=embedding,
-                    )
-                    for item, embedding in zip(items, embeddings, strict=True)
-                ],
-            )
-            placed.update(zip((item.message.id for item in items), topic_ids, strict=True))
+            topic_ids = await self._topics.assign(community_id, insights)
+            placed.update(zip((i.message_id for i in insights), topic_ids, strict=True))
         return [
             Analyzed(
                 message=item.message,
                 outcome=item.outcome,
                 digest=item.digest,
                 topic_id=placed.get(item.message.id),
+                topic_pending=item.outcome.analysis.kind in INSIGHT_KINDS
+                and item.message.id not in placed,
             )
             for item in analyzed
         ]

@@ -1,0 +1,163 @@
+"""Topic placement of insight messages the analyzer did not embed.
+
+Embedding is the costliest step of analysis on a CPU. A message that reaches the stage
+with an embedding (the local analyzer embeds the insight candidates it weighs) is placed
+in a topic at once; any other insight message (analyzed by an LLM, say) is counted at
+once under "not yet categorized" and embedded here, in large batches, when the stream
+is quiet, so that a burst of imported history is stored, analyzed and counted first.
+A steady stream still gets its topics: a batch is placed at least every
+``max_wait_s`` whatever the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from pepite_classifier.analysis.base import Embedding
+from pepite_classifier.analysis.embedder import Embedder
+from pepite_classifier.repository import AnalysisRepository, StoredMessage, TopicPlacement
+from pepite_classifier.rollups import RollupState, rollup_changes, utc_day
+from pepite_classifier.rollups_repository import RollupRepository
+from pepite_classifier.topics import EmbeddedInsight, TopicAssigner
+from pepite_kit import Database
+
+logger = logging.getLogger(__name__)
+
+
+class StreamActivity:
+    """When the consumer last handled a batch, so background work can wait for a lull."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def touch(self) -> None:
+        self._last = time.monotonic()
+
+    def quiet_for(self) -> float:
+        return time.monotonic() - self._last
+
+
+class TopicPlacer:
+    """Embeds waiting insight messages and places them in topics, rollups included."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        analyses: AnalysisRepository,
+        embedder: Embedder,
+        assigner: TopicAssigner,
+        rollups: RollupRepository,
+        activity: StreamActivity,
+        batch_size: int = 256,
+        quiet_s: float = 2.0,
+        max_wait_s: float = 30.0,
+        poll_s: float = 1.0,
+    ) -> None:
+        self._db = db
+        self._analyses = analyses
+        self._embedder = embedder
+        self._assigner = assigner
+        self._rollups = rollups
+        self._activity = activity
+        self._batch_size = batch_size
+        self._quiet_s = quiet_s
+        self._max_wait_s = max_wait_s
+        self._poll_s = poll_s
+
+    async def run_forever(self) -> None:
+        """Background job: place waiting messages whenever the stream allows, until cancelled."""
+        last_run = time.monotonic()
+        while True:
+            quiet = self._activity.quiet_for() >= self._quiet_s
+            overdue = time.monotonic() - last_run >= self._max_wait_s
+            placed = 0
+            if quiet or overdue:
+                try:
+                    placed = await self.place_batch()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("topic placement failed; retrying later")
+                last_run = time.monotonic()
+            if not placed:
+                await asyncio.sleep(self._poll_s)
+
+    async def place_all(self) -> int:
+        """Place every waiting message now (for commands and tests); returns how many."""
+        total = 0
+        while placed := await self.place_batch():
+            total += placed
+        return total
+
+    async def place_batch(self) -> int:
+        """Embed and place one batch of waiting messages; returns how many were written."""
+        waiting = await self._analyses.unplaced_insights(self._batch_size)
+        if not waiting:
+            return 0
+        vectors = await asyncio.to_thread(self._embedder.embed, [m.text for m in waiting])
+        topic_ids: dict[str, str | None] = {}
+        by_community: dict[str, list[int]] = {}
+        for index, message in enumerate(waiting):
+            by_community.setdefault(message.community_id, []).append(index)
+        for community_id, indexes in by_community.items():
+            insights = [_insight(waiting[i], vectors[i]) for i in indexes if waiting[i].prior]
+            found = await self._assigner.assign(community_id, insights)
+            topic_ids.update(zip((i.message_id for i in insights), found, strict=True))
+        placements = [
+            TopicPlacement(m.id, m.analysis_digest, topic_ids.get(m.id))
+            for m in waiting
+            if m.analysis_digest is not None and m.prior is not None
+        ]
+        by_id = {m.id: m for m in waiting}
+        written: set[str] = set()
+
+        async def write(session: AsyncClientSession) -> None:
+            written.clear()
+            written.update(await self._analyses.place(placements, session=session))
+            changes = rollup_changes(
+                _moved(by_id[p.message_id], p.topic_id)
+                for p in placements
+                if p.message_id in written
+            )
+            await self._rollups.apply(changes, session=session)
+
+        async with self._db.client.start_session() as session:
+            await session.with_transaction(write)
+        return len(waiting)
+
+
+def _insight(message: StoredMessage, vector: Embedding) -> EmbeddedInsight:
+    assert message.prior is not None
+    return EmbeddedInsight(
+        message_id=message.id,
+        channel_id=message.channel.id,
+        kind=message.prior.kind,
+        created_at=message.created_at,
+        embedding=vector,
+    )
+
+
+def _moved(message: StoredMessage, topic_id: str | None) -> tuple[RollupState, RollupState]:
+    """The message leaves "not yet categorized" for its topic."""
+    assert message.prior is not None
+    before = RollupState(
+        community_id=message.community_id,
+        channel_id=message.channel.id,
+        day=utc_day(message.created_at),
+        kind=message.prior.kind,
+        sentiment=message.prior.sentiment,
+        topic_id=message.prior.topic_id,
+    )
+    return before, RollupState(
+        community_id=before.community_id,
+        channel_id=before.channel_id,
+        day=before.day,
+        kind=before.kind,
+        sentiment=before.sentiment,
+        topic_id=topic_id,
+    )
