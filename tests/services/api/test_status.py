@@ -38,12 +38,21 @@ async def test_status_counts_what_is_stored(client: httpx.AsyncClient, sync_db: 
     )
     sync_db["members"].insert_one({"_id": "discord:acme:u1", "community_id": "acme"})
     sync_db["channels"].insert_one({"_id": "acme:c1", "community_id": "acme"})
+    # The classifier's daily counters say how many were analyzed.
+    sync_db["activity_rollups"].insert_many(
+        [
+            {"_id": "a", "community_id": "acme", "messages": 1},
+            {"_id": "b", "community_id": "acme", "messages": 0},
+            {"_id": "c", "community_id": "other", "messages": 1},
+        ]
+    )
 
     response = await client.get("/v1/communities/acme/status")
     assert response.status_code == 200
     assert response.json() == {
         "community_id": "acme",
         "messages": 2,
+        "analyzed": 1,
         "members": 1,
         "channels": 1,
         "first_message_at": "2024-05-01T00:00:00Z",
