@@ -81,7 +81,7 @@ def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
     assert first.stdout.count("imported ") == truth.channels
     wait_for(
         lambda: processed(classifier, raw_topic) >= len(truth.message_ids),
-        within_s=180,
+        within_s=420,
         what="the classifier to process the import",
     )
     ids = stored_ids(sync_db)
@@ -102,7 +102,7 @@ def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
     env.pepite("import", str(sample_community), "--community", COMMUNITY, "--no-progress")
     wait_for(
         lambda: processed(classifier, raw_topic) >= 2 * len(truth.message_ids),
-        within_s=180,
+        within_s=420,
         what="the classifier to process the second import",
     )
     # A re-import is a replay: nothing is analyzed (nor paid for) twice, nothing recounted.
@@ -162,7 +162,7 @@ def test_a_classifier_killed_mid_stream_recovers_without_loss_or_duplicates(
         survivor.wait_healthy()
         wait_for(
             lambda: sync_db["messages"].count_documents({}) == len(truth.message_ids),
-            within_s=240,
+            within_s=420,
             what="the restarted classifier to finish",
         )
         # The rest of the backlog, replayed records included, must not add anything.
