@@ -60,7 +60,7 @@ def test_a_signed_webhook_message_is_stored_edited_and_deleted(
     assert again.json()["status"] == "duplicate"
 
     topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + "messages.raw"
-    wait_for(lambda: processed(classifier, topic) >= 1, within_s=30, what="the message")
+    wait_for(lambda: processed(classifier, topic) >= 1, within_s=120, what="the message")
     stored = sync_db["messages"].find_one({"_id": "circle:acme:m1"})
     assert stored["text"].startswith("How do I export my data?")
 
@@ -116,6 +116,6 @@ def test_a_bad_signature_is_refused_and_nothing_is_published(
     genuine = {**forged, "id": "genuine", "author": {"id": "u1", "name": "ann"}, "text": "hi"}
     assert post(ingestor, genuine).status_code == 202
     topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + "messages.raw"
-    wait_for(lambda: processed(classifier, topic) >= 1, within_s=30, what="the genuine message")
+    wait_for(lambda: processed(classifier, topic) >= 1, within_s=120, what="the genuine message")
     assert [doc["_id"] for doc in sync_db["messages"].find({})] == ["generic:acme:genuine"]
     assert processed(classifier, topic) == 1

@@ -47,7 +47,7 @@ def test_overlapping_exports_store_each_message_once_with_its_latest_text(
     for path in order:
         env.pepite("import", str(path), "--community", "acme", "--no-progress")
     topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + "messages.raw"
-    wait_for(lambda: processed(classifier, topic) >= 121, within_s=60, what="both imports")
+    wait_for(lambda: processed(classifier, topic) >= 121, within_s=180, what="both imports")
 
     docs = {doc["_id"]: doc for doc in sync_db["messages"].find({"community_id": "acme"})}
     assert sorted(docs) == sorted(f"discord:acme:{1_000 + n}" for n in range(1, 101))
