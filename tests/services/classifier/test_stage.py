@@ -300,7 +300,7 @@ async def test_an_opted_out_member_is_never_sent_to_the_model_not_even_as_contex
         stage = stage_for(openai)
         # Bob (even ids) opted out; Ann did not.
         await run(stage, ingested(1, "hello all, first time here"))
-        await db["members"].update_one({"_id": BOB.id}, {"$set": {"ai_opt_out": True}})
+        await db["members"].update_one({"_id": BOB.id}, {"$set": {"ai_opt_out": True}}, upsert=True)
         await run(
             stage,
             ingested(2, secret),
