@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from pepite_contracts import Topic
+from pepite_contracts import MessageAnalyzed, Topic, decode_event
+from pepite_kit import KafkaSettings
 from tests.e2e.conftest import (
     Env,
     ServiceProcess,
@@ -21,6 +22,7 @@ from tests.e2e.conftest import (
     read_truth,
     wait_for,
 )
+from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.slow
 
@@ -31,21 +33,16 @@ def stored_ids(db: Any) -> list[str]:
     return [doc["_id"] for doc in db["messages"].find({"community_id": COMMUNITY}, {"_id": 1})]
 
 
-def topic_records(env: Env, topic: str) -> int:
-    """Records ever written to ``topic`` (the sum of its partitions' end offsets)."""
-
-    async def count() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=env.vars["KAFKA_BOOTSTRAP"])
-        await consumer.start()
-        try:
-            partitions = [
-                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
-            ]
-            return sum((await consumer.end_offsets(partitions)).values())
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(count())
+def analyzed_events(env: Env) -> list[MessageAnalyzed]:
+    """Every ``message.analyzed`` event published in this environment."""
+    settings = KafkaSettings(
+        kafka_bootstrap=env.vars["KAFKA_BOOTSTRAP"],
+        kafka_topic_prefix=env.vars["PEPITE_KAFKA_TOPIC_PREFIX"],
+    )
+    values = asyncio.run(
+        read_topic(settings, settings.topic_name(Topic.MESSAGES_ANALYZED), quiet_s=3.0)
+    )
+    return [event for value in values if isinstance(event := decode_event(value), MessageAnalyzed)]
 
 
 def analyzed(service: ServiceProcess) -> float:
@@ -72,12 +69,12 @@ def kinds_stored(db: Any) -> Counter[str]:
 
 
 def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
-    env: Env, classifier: ServiceProcess, sample_community: Path, sync_db: Any
+    env: Env, classifier: ServiceProcess, small_community: Path, sync_db: Any
 ) -> None:
-    truth = read_truth(sample_community, COMMUNITY)
+    truth = read_truth(small_community, COMMUNITY)
     raw_topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + Topic.MESSAGES_RAW
 
-    first = env.pepite("import", str(sample_community), "--community", COMMUNITY, "--no-progress")
+    first = env.pepite("import", str(small_community), "--community", COMMUNITY, "--no-progress")
     assert first.stdout.count("imported ") == truth.channels
     wait_for(
         lambda: processed(classifier, raw_topic) >= len(truth.message_ids),
@@ -96,10 +93,11 @@ def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
     # A developer community asks questions and reports problems.
     assert stored_kinds["question"] > 0.05 * len(truth.message_ids)
     assert stored_kinds["problem"] > 0
-    analyzed_topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + Topic.MESSAGES_ANALYZED
-    assert topic_records(env, analyzed_topic) == len(truth.message_ids)
+    events = analyzed_events(env)
+    assert len(events) == len(truth.message_ids)
+    assert {event.payload.message_id for event in events} == truth.message_ids
 
-    env.pepite("import", str(sample_community), "--community", COMMUNITY, "--no-progress")
+    env.pepite("import", str(small_community), "--community", COMMUNITY, "--no-progress")
     wait_for(
         lambda: processed(classifier, raw_topic) >= 2 * len(truth.message_ids),
         within_s=420,
@@ -139,12 +137,12 @@ def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
 
 
 def test_a_classifier_killed_mid_stream_recovers_without_loss_or_duplicates(
-    env: Env, sample_community: Path, sync_db: Any
+    env: Env, small_community: Path, sync_db: Any
 ) -> None:
-    truth = read_truth(sample_community, COMMUNITY)
+    truth = read_truth(small_community, COMMUNITY)
     raw_topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + Topic.MESSAGES_RAW
     # Publish first, so the classifier is surely in the middle of the stream when killed.
-    env.pepite("import", str(sample_community), "--community", COMMUNITY, "--no-progress")
+    env.pepite("import", str(small_community), "--community", COMMUNITY, "--no-progress")
 
     victim = env.service("classifier").start()
     victim.wait_healthy()
@@ -183,7 +181,7 @@ def test_a_classifier_killed_mid_stream_recovers_without_loss_or_duplicates(
 
 
 async def test_a_poison_record_goes_to_the_dlq_and_the_classifier_keeps_going(
-    env: Env, classifier: ServiceProcess, sample_community: Path, sync_db: Any
+    env: Env, classifier: ServiceProcess, small_community: Path, sync_db: Any
 ) -> None:
     prefix = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"]
     bootstrap = env.vars["KAFKA_BOOTSTRAP"]
@@ -197,9 +195,9 @@ async def test_a_poison_record_goes_to_the_dlq_and_the_classifier_keeps_going(
 
     # A real import after the poison record still gets through.
     env.pepite(
-        "import", str(sample_community / "rust.json"), "--community", COMMUNITY, "--no-progress"
+        "import", str(small_community / "rust.json"), "--community", COMMUNITY, "--no-progress"
     )
-    expected = len(read_truth_single(sample_community / "rust.json"))
+    expected = len(read_truth_single(small_community / "rust.json"))
     wait_for(
         lambda: sync_db["messages"].count_documents({}) == expected,
         within_s=120,
