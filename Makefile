@@ -41,7 +41,7 @@ status: ## Show the services and the stack
 	$(STACK) status
 
 # ----- quality -----
-.PHONY: test lint typecheck test-fast bench
+.PHONY: test lint typecheck test-fast bench bench-quality
 test: install lint typecheck ## Lint, type-check, then run every test against a real broker and MongoDB
 	$(RUN) pytest
 
@@ -59,6 +59,9 @@ bench: install stack-up ## Benchmark the pipeline and 1M-message imports; prints
 	$(RUN) python bench/pipeline.py
 	$(RUN) python bench/imports.py
 	$(RUN) python bench/llm_tokens.py
+
+bench-quality: install ## Score the local analyzer on the labeled sets in EVAL_DIR; prints JSON lines
+	$(RUN) python bench/quality.py
 
 # Local stack without Docker: Kafka API (Tansu), MongoDB replica set, Prometheus.
 # Ports and folders: PEPITE_* variables, see deploy/local/stack.py.

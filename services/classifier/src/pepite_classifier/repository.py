@@ -486,12 +486,13 @@ class AnalysisRepository:
             and _as_utc(doc["analyzed_at"]) == _as_utc(landed[doc["_id"]])
         }
 
-
     async def unplaced_insights(self, limit: int) -> list[StoredMessage]:
         """Insight messages waiting to be embedded and placed in a topic, oldest first."""
-        cursor = self._db[MESSAGES].find(
-            {"topic_pending": True, "deleted_at": {"$exists": False}}, _ANALYSIS_FIELDS
-        ).limit(limit)
+        cursor = (
+            self._db[MESSAGES]
+            .find({"topic_pending": True, "deleted_at": {"$exists": False}}, _ANALYSIS_FIELDS)
+            .limit(limit)
+        )
         return [_stored_message(doc) async for doc in cursor]
 
     async def has_unplaced_insights(self) -> bool:

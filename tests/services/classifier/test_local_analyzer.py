@@ -1,0 +1,184 @@
+"""The local analyzer on a few chat messages whose kind is obvious, English and French."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from pepite_classifier.analysis.base import AnalysisRequest
+from pepite_classifier.analysis.local import LocalAnalyzer
+from pepite_classifier.analysis.local.model import LocalModel
+from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName, MessageKind, Sentiment
+
+K = MessageKind
+
+
+class CountingEmbedder:
+    """Stands in for the sentence embedder: records what it is asked to embed."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts.extend(texts)
+        rng = np.random.default_rng(len(self.texts))
+        vectors = rng.normal(size=(len(texts), 384)).astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def model() -> LocalModel:
+    return LocalModel.load()
+
+
+@pytest.fixture
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture
+def analyzer(model: LocalModel, embedder: CountingEmbedder) -> LocalAnalyzer:
+    return LocalAnalyzer(model=model, embedder=embedder)
+
+
+def request(text: str, *, n: int = 0, **extra: object) -> AnalysisRequest:
+    return AnalysisRequest(message_id=f"m{n}", community_id="acme", text=text, **extra)  # type: ignore[arg-type]
+
+
+def analyze(analyzer: LocalAnalyzer, text: str, **extra: object) -> Analysis:
+    return analyzer.analyze_batch([request(text, **extra)])[0].analysis
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "language"),
+    [
+        (
+            "The app crashes every time I open the settings page after the last update",
+            K.PROBLEM,
+            "en",
+        ),
+        (
+            "L'application plante à chaque fois que j'ouvre les paramètres depuis la mise à jour",
+            K.PROBLEM,
+            "fr",
+        ),
+        ("It would be nice to have a dark mode option in the editor", K.FEATURE_REQUEST, "en"),
+        (
+            "Ce serait bien de pouvoir exporter les rapports en PDF directement",
+            K.FEATURE_REQUEST,
+            "fr",
+        ),
+        ("how do I install the nvidia drivers on ubuntu 22.04", K.QUESTION, "en"),
+        ("comment je fais pour changer mon mot de passe", K.QUESTION, "fr"),
+        ("Thanks a lot, that fixed it!", K.GRATITUDE, "en"),
+        ("Merci beaucoup pour ton aide !", K.GRATITUDE, "fr"),
+        ("good luck with the exam tomorrow, you got this", K.ENCOURAGEMENT, "en"),
+        ("Bon courage pour la suite !", K.ENCOURAGEMENT, "fr"),
+        (
+            "FREE NITRO for everyone, claim your gift now https://dlscord-gift.com/claim",
+            K.SCAM,
+            "en",
+        ),
+        ("lol ok", K.SOCIAL, "und"),
+    ],
+)
+def test_obvious_kinds(
+    analyzer: LocalAnalyzer, text: str, kind: MessageKind, language: str
+) -> None:
+    analysis = analyze(analyzer, text)
+    assert analysis.kind is kind, analysis.kind_scores
+    assert analysis.language == language
+    assert analysis.analyzer is AnalyzerName.LOCAL
+    assert analysis.model == analyzer.version
+    assert set(analysis.kind_scores) == set(MessageKind)
+    assert all(0.0 <= score <= 1.0 for score in analysis.kind_scores.values())
+
+
+def test_toxic_insults_are_flagged_in_english_and_french(analyzer: LocalAnalyzer) -> None:
+    english = analyze(analyzer, "shut up you stupid bitch, nobody wants you here")
+    french = analyze(analyzer, "ferme ta gueule espèce de connard")
+    for analysis in (english, french):
+        assert analysis.kind is K.TOXIC, analysis.kind_scores
+        assert analysis.moderation.toxicity >= 0.5
+        assert analysis.sentiment is not Sentiment.POSITIVE
+    polite = analyze(analyzer, "Could you share the link to the documentation please?")
+    assert polite.moderation.toxicity < 0.5
+
+
+def test_sentiment(analyzer: LocalAnalyzer) -> None:
+    happy = analyze(analyzer, "I love the new version, everything is so fast and smooth now!")
+    angry = analyze(analyzer, "This update is terrible, everything is slow and I hate it")
+    assert happy.sentiment is Sentiment.POSITIVE
+    assert happy.sentiment_score > 0
+    assert angry.sentiment is Sentiment.NEGATIVE
+    assert angry.sentiment_score < 0
+
+
+def test_answers_in_request_order(analyzer: LocalAnalyzer) -> None:
+    texts = [
+        "Thanks a lot, that fixed it!",
+        "how do I install the nvidia drivers on ubuntu 22.04",
+        "lol ok",
+        "The app crashes every time I open the settings page after the last update",
+    ]
+    together = analyzer.analyze_batch([request(text, n=n) for n, text in enumerate(texts)])
+    alone = [analyze(analyzer, text).kind for text in texts]
+    assert [outcome.analysis.kind for outcome in together] == alone
+
+
+async def test_analyze_runs_in_a_thread_with_the_same_answers(analyzer: LocalAnalyzer) -> None:
+    requests = [request("Merci beaucoup pour ton aide !"), request("lol ok", n=1)]
+    outcomes = await analyzer.analyze(requests)
+    assert [o.analysis for o in outcomes] == [o.analysis for o in analyzer.analyze_batch(requests)]
+
+
+def test_bots_are_never_insights(analyzer: LocalAnalyzer) -> None:
+    texts = [
+        "The app crashes every time I open the settings page after the last update",
+        "how do I install the nvidia drivers on ubuntu 22.04",
+        "Version 2.4 is now available: faster sync, dark mode and many bug fixes",
+    ]
+    outcomes = analyzer.analyze_batch(
+        [request(text, n=n, author_is_bot=True) for n, text in enumerate(texts)]
+    )
+    kinds = [outcome.analysis.kind for outcome in outcomes]
+    assert all(kind in (K.ANNOUNCEMENT, K.SOCIAL) for kind in kinds)
+    assert kinds[2] is K.ANNOUNCEMENT
+    assert all(outcome.embedding is None for outcome in outcomes)
+
+
+def test_only_insight_candidates_are_embedded(
+    analyzer: LocalAnalyzer, embedder: CountingEmbedder
+) -> None:
+    problem = "The app crashes every time I open the settings page after the last update"
+    outcomes = analyzer.analyze_batch(
+        [request(problem), request("lol ok", n=1), request("Thanks a lot!", n=2)]
+    )
+    assert embedder.texts == [problem]
+    assert outcomes[0].analysis.kind in INSIGHT_KINDS
+    embedding = outcomes[0].embedding
+    assert embedding is not None
+    assert embedding.shape == (384,)
+    assert outcomes[1].embedding is None
+    assert outcomes[2].embedding is None
+
+
+def test_empty_and_odd_texts(analyzer: LocalAnalyzer, embedder: CountingEmbedder) -> None:
+    outcomes = analyzer.analyze_batch(
+        [request(""), request("   \n", n=1), request("\0\0", n=2), request("🎉🎉🎉", n=3)]
+    )
+    assert [outcome.analysis.kind for outcome in outcomes[:3]] == [K.SOCIAL] * 3
+    assert all(outcome.analysis.language == "und" for outcome in outcomes)
+    assert embedder.texts == []
+    assert analyzer.analyze_batch([]) == []
+
+
+def test_reply_to_a_question_with_instructions_is_an_answer(analyzer: LocalAnalyzer) -> None:
+    analysis = analyze(
+        analyzer,
+        "you can run sudo ubuntu-drivers autoinstall and reboot",
+        context=("how do I install the nvidia drivers",),
+    )
+    assert analysis.kind is K.ANSWER, analysis.kind_scores
