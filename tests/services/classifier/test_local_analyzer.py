@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pepite_classifier.analysis.base import AnalysisRequest
+from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.analysis.local.model import LocalModel
 from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName, MessageKind, Sentiment
@@ -15,17 +16,23 @@ from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName, MessageKind,
 K = MessageKind
 
 
-class CountingEmbedder:
-    """Stands in for the sentence embedder: records what it is asked to embed."""
+LONG_PROBLEM = (
+    "Since the last update the desktop app crashes every single time I open the settings"
+    " page, I tried reinstalling it twice and clearing the cache folder but it still closes"
+    " right away with an error about a missing configuration file"
+)
 
-    def __init__(self) -> None:
+
+class CountingEmbedder:
+    """The real sentence embedder, recording what it is asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
         self.texts: list[str] = []
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.texts.extend(texts)
-        rng = np.random.default_rng(len(self.texts))
-        vectors = rng.normal(size=(len(texts), 384)).astype(np.float32)
-        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        return self.inner.embed(texts)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +40,14 @@ def model() -> LocalModel:
     return LocalModel.load()
 
 
+@pytest.fixture(scope="module")
+def real_embedder() -> Embedder:
+    return Embedder()
+
+
 @pytest.fixture
-def embedder() -> CountingEmbedder:
-    return CountingEmbedder()
+def embedder(real_embedder: Embedder) -> CountingEmbedder:
+    return CountingEmbedder(real_embedder)
 
 
 @pytest.fixture
@@ -152,17 +164,23 @@ def test_bots_are_never_insights(analyzer: LocalAnalyzer) -> None:
 def test_only_insight_candidates_are_embedded(
     analyzer: LocalAnalyzer, embedder: CountingEmbedder
 ) -> None:
-    problem = "The app crashes every time I open the settings page after the last update"
     outcomes = analyzer.analyze_batch(
-        [request(problem), request("lol ok", n=1), request("Thanks a lot!", n=2)]
+        [
+            request(LONG_PROBLEM),
+            request("lol ok", n=1),
+            request("Thanks a lot, that fixed it!", n=2),
+            request("how do I install the nvidia drivers on ubuntu 22.04", n=3),
+            request(LONG_PROBLEM, n=4, author_is_bot=True),
+        ]
     )
-    assert embedder.texts == [problem]
-    assert outcomes[0].analysis.kind in INSIGHT_KINDS
+    assert embedder.texts == [LONG_PROBLEM]
+    assert outcomes[0].analysis.kind is K.PROBLEM
     embedding = outcomes[0].embedding
     assert embedding is not None
     assert embedding.shape == (384,)
-    assert outcomes[1].embedding is None
-    assert outcomes[2].embedding is None
+    assert abs(float(np.linalg.norm(embedding)) - 1.0) < 1e-3
+    assert [outcome.embedding is None for outcome in outcomes[1:]] == [True] * 4
+    assert outcomes[3].analysis.kind is K.QUESTION
 
 
 def test_empty_and_odd_texts(analyzer: LocalAnalyzer, embedder: CountingEmbedder) -> None:
