@@ -11,7 +11,7 @@ from pepite_classifier.analysis.base import AnalysisRequest
 from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.analysis.local.model import LocalModel
-from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName, MessageKind, Sentiment
+from pepite_contracts import Analysis, AnalyzerName, MessageKind, Sentiment
 
 K = MessageKind
 
