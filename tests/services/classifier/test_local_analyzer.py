@@ -161,26 +161,70 @@ def test_bots_are_never_insights(analyzer: LocalAnalyzer) -> None:
     assert all(outcome.embedding is None for outcome in outcomes)
 
 
-def test_only_insight_candidates_are_embedded(
+LONG_COMPLAINT = (
+    "Honestly the new interface is terrible, everything is slower and harder to find than"
+    " before the redesign"
+)
+
+
+def test_nothing_is_embedded_inline_by_default(
     analyzer: LocalAnalyzer, embedder: CountingEmbedder
 ) -> None:
     outcomes = analyzer.analyze_batch(
         [
-            request(LONG_PROBLEM),
+            request(LONG_COMPLAINT),
+            request("lol ok", n=1),
+            request("how do I install the nvidia drivers on ubuntu 22.04", n=2),
+            request(LONG_PROBLEM, n=3),
+        ]
+    )
+    # Insight messages are left to the topic placer, which embeds them when it is quiet.
+    assert embedder.texts == []
+    assert [outcome.embedding for outcome in outcomes] == [None] * 4
+    assert [outcome.analysis.kind for outcome in outcomes] == [
+        K.COMPLAINT,
+        K.SOCIAL,
+        K.QUESTION,
+        K.PROBLEM,
+    ]
+
+
+def test_opinion_candidates_are_embedded_inline_when_asked(
+    model: LocalModel, embedder: CountingEmbedder
+) -> None:
+    analyzer = LocalAnalyzer(model=model, embedder=embedder, embed_min_words=12)
+    outcomes = analyzer.analyze_batch(
+        [
+            request(LONG_COMPLAINT),
             request("lol ok", n=1),
             request("Thanks a lot, that fixed it!", n=2),
             request("how do I install the nvidia drivers on ubuntu 22.04", n=3),
-            request(LONG_PROBLEM, n=4, author_is_bot=True),
+            request(LONG_COMPLAINT, n=4, author_is_bot=True),
+            request(LONG_PROBLEM, n=5),
         ]
     )
-    assert embedder.texts == [LONG_PROBLEM]
-    assert outcomes[0].analysis.kind is K.PROBLEM
+    assert embedder.texts == [LONG_COMPLAINT]
+    assert outcomes[0].analysis.kind is K.COMPLAINT
     embedding = outcomes[0].embedding
     assert embedding is not None
     assert embedding.shape == (384,)
     assert abs(float(np.linalg.norm(embedding)) - 1.0) < 1e-3
-    assert [outcome.embedding is None for outcome in outcomes[1:]] == [True] * 4
+    assert [outcome.embedding is None for outcome in outcomes[1:]] == [True] * 5
     assert outcomes[3].analysis.kind is K.QUESTION
+    assert outcomes[5].analysis.kind is K.PROBLEM
+
+
+def test_long_requests_are_embedded_inline_when_asked(
+    model: LocalModel, embedder: CountingEmbedder
+) -> None:
+    analyzer = LocalAnalyzer(model=model, embedder=embedder, embed_min_words_request=30)
+    outcomes = analyzer.analyze_batch(
+        [request(LONG_PROBLEM), request("how do I install the nvidia drivers", n=1)]
+    )
+    assert embedder.texts == [LONG_PROBLEM]
+    assert outcomes[0].analysis.kind is K.PROBLEM
+    assert outcomes[0].embedding is not None
+    assert outcomes[1].embedding is None
 
 
 def test_empty_and_odd_texts(analyzer: LocalAnalyzer, embedder: CountingEmbedder) -> None:

@@ -12,8 +12,10 @@ A steady stream still gets its topics: a batch is placed at least every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -29,15 +31,31 @@ logger = logging.getLogger(__name__)
 
 
 class StreamActivity:
-    """When the consumer last handled a batch, so background work can wait for a lull."""
+    """Whether the consumer is handling a batch, and since when it has not been.
+
+    Background work waits for a lull; a batch that takes seconds to analyze is not one.
+    """
 
     def __init__(self) -> None:
         self._last = 0.0
+        self._in_flight = 0
 
     def touch(self) -> None:
         self._last = time.monotonic()
 
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        """Marks the stream busy while a batch is handled."""
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            self.touch()
+
     def quiet_for(self) -> float:
+        if self._in_flight:
+            return 0.0
         return time.monotonic() - self._last
 
 

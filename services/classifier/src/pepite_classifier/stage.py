@@ -87,7 +87,10 @@ class AnalysisStage:
         self._activity = activity or StreamActivity()
 
     async def run(self, writes: BatchWrites) -> None:
-        self._activity.touch()
+        with self._activity.handling():
+            await self._run(writes)
+
+    async def _run(self, writes: BatchWrites) -> None:
         deletions = writes.deletions
         writes.deletions = {}
         await self._store.apply(writes)

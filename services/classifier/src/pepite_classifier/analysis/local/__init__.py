@@ -1,5 +1,5 @@
-"""The local analyzer: hashed n-gram heads for every message, embeddings for insights."""
+"""The local analyzer: hashed n-gram heads for every message, offline."""
 
-from pepite_classifier.analysis.local.analyzer import EMBED_MIN_WORDS, LocalAnalyzer
+from pepite_classifier.analysis.local.analyzer import LocalAnalyzer
 
-__all__ = ["EMBED_MIN_WORDS", "LocalAnalyzer"]
+__all__ = ["LocalAnalyzer"]
