@@ -3,8 +3,10 @@
     uv run --frozen python bench/quality.py [--eval-dir DIR] [--artifacts DIR]
 
 Reads every ``<task>_<split>.jsonl`` in the folder (``--eval-dir``, else ``EVAL_DIR``, else
-``../shared/datasets/eval``), runs its texts through ``LocalAnalyzer.analyze_batch`` and
-maps each analysis onto the task's labels with ``pepite_classifier.analysis.eval_mapping``.
+``../shared/datasets/eval``), runs its texts through ``LocalAnalyzer.analyze_batch``
+with insight messages embedded at once (the analysis the service keeps once the topic
+placer has refined them), and maps each analysis onto the task's labels with
+``pepite_classifier.analysis.eval_mapping``.
 Prints one JSON line per figure: macro-F1, macro-recall, accuracy, n, per-class
 precision/recall/F1, the confusion matrix (rows: truth, columns: prediction, in
 ``labels`` order) and the share of texts the analyzer embedded.
@@ -133,7 +135,7 @@ class Scorer:
         return METHOD_CV if labeled.sha256 in self.trained_on else METHOD_SHIPPED
 
     def shipped(self, labeled: LabeledSet) -> tuple[list[str], float]:
-        analyzer = LocalAnalyzer(model=self.model, embedder=self.embedder)
+        analyzer = LocalAnalyzer(model=self.model, embedder=self.embedder, embed_inline=True)
         predicted = predict(analyzer, labeled.task, labeled.texts)
         return predicted, analyzer.embedded / len(labeled)
 
@@ -156,7 +158,7 @@ class Scorer:
                     data, self.embedder, hyperparameters=self.params, heads=heads, base=self.model
                 )
                 model.save(cached)
-            analyzer = LocalAnalyzer(model=model, embedder=self.embedder)
+            analyzer = LocalAnalyzer(model=model, embedder=self.embedder, embed_inline=True)
             fold = predict(analyzer, labeled.task, [labeled.texts[row] for row in test])
             for row, label in zip(test, fold, strict=True):
                 predicted[row] = label

@@ -189,10 +189,10 @@ def test_nothing_is_embedded_inline_by_default(
     ]
 
 
-def test_opinion_candidates_are_embedded_inline_when_asked(
+def test_insights_are_embedded_inline_when_asked(
     model: LocalModel, embedder: CountingEmbedder
 ) -> None:
-    analyzer = LocalAnalyzer(model=model, embedder=embedder, embed_min_words=12)
+    analyzer = LocalAnalyzer(model=model, embedder=embedder, embed_inline=True)
     outcomes = analyzer.analyze_batch(
         [
             request(LONG_COMPLAINT),
@@ -203,28 +203,58 @@ def test_opinion_candidates_are_embedded_inline_when_asked(
             request(LONG_PROBLEM, n=5),
         ]
     )
-    assert embedder.texts == [LONG_COMPLAINT]
+    assert embedder.texts == [
+        LONG_COMPLAINT,
+        "how do I install the nvidia drivers on ubuntu 22.04",
+        LONG_PROBLEM,
+    ]
     assert outcomes[0].analysis.kind is K.COMPLAINT
     embedding = outcomes[0].embedding
     assert embedding is not None
     assert embedding.shape == (384,)
     assert abs(float(np.linalg.norm(embedding)) - 1.0) < 1e-3
-    assert [outcome.embedding is None for outcome in outcomes[1:]] == [True] * 5
+    assert [outcome.embedding is None for outcome in outcomes] == [
+        False,
+        True,
+        True,
+        False,
+        True,
+        False,
+    ]
     assert outcomes[3].analysis.kind is K.QUESTION
     assert outcomes[5].analysis.kind is K.PROBLEM
 
 
-def test_long_requests_are_embedded_inline_when_asked(
+def test_refining_with_known_embeddings_gives_the_inline_analysis(
     model: LocalModel, embedder: CountingEmbedder
 ) -> None:
-    analyzer = LocalAnalyzer(model=model, embedder=embedder, embed_min_words_request=30)
-    outcomes = analyzer.analyze_batch(
-        [request(LONG_PROBLEM), request("how do I install the nvidia drivers", n=1)]
-    )
-    assert embedder.texts == [LONG_PROBLEM]
-    assert outcomes[0].analysis.kind is K.PROBLEM
-    assert outcomes[0].embedding is not None
-    assert outcomes[1].embedding is None
+    requests = [
+        request(text, n=n)
+        for n, text in enumerate(
+            [
+                LONG_COMPLAINT,
+                LONG_PROBLEM,
+                "lol ok",
+                "It would be great if you could add dark mode to the dashboard",
+                "I love the new version, everything is so fast and smooth now!",
+                "is there a way to export my data",
+            ]
+        )
+    ]
+    inline = LocalAnalyzer(model=model, embedder=embedder, embed_inline=True)
+    expected = inline.analyze_batch(requests)
+    deferred = LocalAnalyzer(model=model, embedder=embedder)
+    provisional = deferred.analyze_batch(requests)
+    assert all(outcome.embedding is None for outcome in provisional)
+    vectors = embedder.inner.embed([r.text for r in requests])
+
+    refined = deferred.refine_batch(requests, vectors)
+
+    assert [o.analysis for o in refined] == [o.analysis for o in expected]
+    for got, want in zip(refined, expected, strict=True):
+        assert (got.embedding is None) == (want.embedding is None)
+    with pytest.raises(ValueError, match="6 requests but 2 embeddings"):
+        deferred.refine_batch(requests, vectors[:2])
 
 
 def test_empty_and_odd_texts(analyzer: LocalAnalyzer, embedder: CountingEmbedder) -> None:

@@ -365,3 +365,77 @@ async def test_insights_without_embedding_are_counted_at_once_and_placed_later(
     assert await kinds_in_rollups(db) == await kinds_stored(db)
     assert await total_in_activity(db) == len(TEXTS)
     assert await placer.place_all() == 0
+
+
+OPINIONS = [
+    "Honestly the new interface is terrible, everything is slower and harder to find now",
+    "I love the new version, everything is so fast and smooth now!",
+    "the search is kind of meh since the redesign, not sure I like it",
+]
+
+
+async def test_the_placer_refines_local_insights_with_their_embeddings_and_republishes(  # noqa: PLR0917 - fixtures
+    db: Database,
+    stage_for: StageFor,
+    local_analyzer: LocalAnalyzer,
+    embedder: Embedder,
+    publisher: EventPublisher,
+    kafka_settings: KafkaSettings,
+) -> None:
+    texts = [*TEXTS, *OPINIONS]
+    await run(
+        local_analyzer_stage := stage_for(local_analyzer),
+        *[ingested(n, text) for n, text in enumerate(texts)],
+    )
+    del local_analyzer_stage
+    waiting = await db["messages"].count_documents({"topic_pending": True})
+    insights = await db["messages"].count_documents(
+        {"analysis.kind": {"$in": [k.value for k in INSIGHT_KINDS]}}
+    )
+    # The fast path decided alone: nothing embedded yet, every insight waits.
+    assert waiting == insights >= 4
+    assert await db["message_embeddings"].count_documents({}) == 0
+    analyzed_topic = kafka_settings.topic_name(Topic.MESSAGES_ANALYZED)
+
+    placer = TopicPlacer(
+        db=db,
+        analyses=AnalysisRepository(db),
+        embedder=embedder,
+        assigner=TopicAssigner(TopicRepository(db), similarity=0.4),
+        rollups=RollupRepository(db),
+        activity=StreamActivity(),
+        refiner=local_analyzer,
+        publisher=publisher,
+        analyzed_topic=analyzed_topic,
+    )
+    assert await placer.place_all() == waiting
+
+    # What is stored is what the analyzer says when it embeds insights at once.
+    inline = LocalAnalyzer(embedder=embedder, embed_inline=True).analyze_batch(
+        [
+            AnalysisRequest(message_id=f"discord:acme:{n}", community_id="acme", text=text)
+            for n, text in enumerate(texts)
+        ]
+    )
+    stored = {
+        doc["_id"]: doc async for doc in db["messages"].find({}, {"analysis": 1, "topic_id": 1})
+    }
+    for n, outcome in enumerate(inline):
+        doc = stored[f"discord:acme:{n}"]
+        assert doc["analysis"]["kind"] == outcome.analysis.kind.value, texts[n]
+        assert doc["analysis"]["sentiment"] == outcome.analysis.sentiment.value, texts[n]
+        assert doc["analysis"]["kind_scores"] == {
+            kind.value: score for kind, score in outcome.analysis.kind_scores.items()
+        }
+    assert await db["messages"].count_documents({"topic_pending": True}) == 0
+    assert await kinds_in_rollups(db) == await kinds_stored(db)
+    assert await total_in_activity(db) == len(texts)
+
+    # Each placed message is published again, with its final analysis and its topic.
+    events = [decode_event(value) for value in await read_topic(kafka_settings, analyzed_topic)]
+    assert len(events) == len(texts) + waiting
+    latest = {e.payload.message_id: e.payload for e in events if isinstance(e, MessageAnalyzed)}
+    for message_id, payload in latest.items():
+        assert payload.analysis.kind.value == stored[message_id]["analysis"]["kind"]
+        assert payload.topic_id == stored[message_id].get("topic_id")
+    assert len({e.event_id for e in events}) == len(events)

@@ -55,6 +55,10 @@ class EventPublisher:
     of a per-record ``send``, which matters when an import publishes a million
     records. Callers flush when they need durability (before committing offsets,
     at the end of an import chunk); :meth:`stop` flushes too.
+
+    Several coroutines may share one publisher (a consumer and a background job): a
+    flush returns only once every record queued before it is acknowledged, whoever
+    queued it and whoever else is flushing.
     """
 
     def __init__(self, settings: KafkaSettings, *, client_id: str | None = None) -> None:
@@ -75,6 +79,8 @@ class EventPublisher:
         self._partitions: dict[str, list[int]] = {}
         self._open: dict[tuple[str, int], _OpenBatch] = {}
         self._in_flight: list[tuple[asyncio.Future[object], str, int]] = []
+        # Guards the open batches across the awaits of handing one to the producer.
+        self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         await self._producer.start()
@@ -106,23 +112,24 @@ class EventPublisher:
         headers: Headers | None = None,
     ) -> None:
         """Queue one record; it is sent with its batch, and acknowledged by :meth:`flush`."""
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = sorted(await self._producer.partitions_for(topic))
-            self._partitions[topic] = partitions
-        slot = (topic, self._partitioner(key, partitions, partitions))
-        record_headers = list(headers) if headers else []
-        batch = self._open.get(slot)
-        if batch is None:
+        async with self._lock:
+            partitions = self._partitions.get(topic)
+            if partitions is None:
+                partitions = sorted(await self._producer.partitions_for(topic))
+                self._partitions[topic] = partitions
+            slot = (topic, self._partitioner(key, partitions, partitions))
+            record_headers = list(headers) if headers else []
+            batch = self._open.get(slot)
+            if batch is None:
+                batch = self._open[slot] = _OpenBatch(self._producer.create_batch())
+            if batch.builder.append(key=key, value=value, timestamp=None, headers=record_headers):
+                batch.records += 1
+                return
+            # Full: hand it over and start the next one (a first record always fits).
+            await self._submit(slot)
             batch = self._open[slot] = _OpenBatch(self._producer.create_batch())
-        if batch.builder.append(key=key, value=value, timestamp=None, headers=record_headers):
+            batch.builder.append(key=key, value=value, timestamp=None, headers=record_headers)
             batch.records += 1
-            return
-        # Full: hand it over and start the next one (a first record always fits).
-        await self._submit(slot)
-        batch = self._open[slot] = _OpenBatch(self._producer.create_batch())
-        batch.builder.append(key=key, value=value, timestamp=None, headers=record_headers)
-        batch.records += 1
 
     async def send_many(self, records: Iterable[tuple[str, bytes | None, bytes]]) -> None:
         """Queue ``(topic, key, value)`` records in order, as :meth:`send` would.
@@ -172,17 +179,26 @@ class EventPublisher:
 
     async def flush(self) -> None:
         """Send every open batch and wait for all; raise the first delivery error."""
-        for slot in list(self._open):
-            await self._submit(slot)
-        if not self._in_flight:
+        async with self._lock:
+            for slot in list(self._open):
+                await self._submit(slot)
+            waiting = list(self._in_flight)
+        if not waiting:
             return
-        in_flight, self._in_flight = self._in_flight, []
-        results = await asyncio.gather(*(f for f, _, _ in in_flight), return_exceptions=True)
+        results = await asyncio.gather(*(f for f, _, _ in waiting), return_exceptions=True)
+        # A concurrent flush may have settled (and counted) some of them already.
+        still_listed = {id(entry) for entry in self._in_flight}
+        settled = {id(entry) for entry in waiting}
+        self._in_flight = [entry for entry in self._in_flight if id(entry) not in settled]
         first_error: BaseException | None = None
-        for (_, topic, count), result in zip(in_flight, results, strict=True):
+        for entry, result in zip(waiting, results, strict=True):
+            if isinstance(result, BaseException):
+                first_error = first_error or result
+            if id(entry) not in still_listed:
+                continue
+            _, topic, count = entry
             if isinstance(result, BaseException):
                 PRODUCER_ERRORS.labels(topic).inc(count)
-                first_error = first_error or result
             else:
                 PRODUCER_RECORDS.labels(topic).inc(count)
         if first_error is not None:

@@ -88,6 +88,9 @@ class Classifier:
             ),
             rollups=RollupRepository(runtime.db),
             activity=self.activity,
+            refiner=self.local,
+            publisher=runtime.publisher,
+            analyzed_topic=self.settings.topic_name(Topic.MESSAGES_ANALYZED),
         )
         return [warm_up_then_recluster, placer.run_forever]
 

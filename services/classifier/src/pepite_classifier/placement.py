@@ -1,12 +1,17 @@
-"""Topic placement of insight messages the analyzer did not embed.
+"""Topic placement (and refinement) of insight messages the analyzer did not embed.
 
 Embedding is the costliest step of analysis on a CPU. A message that reaches the stage
-with an embedding (the local analyzer embeds the insight candidates it weighs) is placed
-in a topic at once; any other insight message (analyzed by an LLM, say) is counted at
+with an embedding is placed in a topic at once; any other insight message is counted at
 once under "not yet categorized" and embedded here, in large batches, when the stream
 is quiet, so that a burst of imported history is stored, analyzed and counted first.
 A steady stream still gets its topics: a batch is placed at least every
 ``max_wait_s`` whatever the load.
+
+A message the local analyzer judged by its fast path alone is analyzed again here with
+its embedding (:meth:`LocalAnalyzer.refine_batch`): the stacked heads decide, the
+rollups move to the refined kind and sentiment, and ``message.analyzed`` is published
+again with the analysis and the topic. A message no longer judged an insight leaves
+"not yet categorized" without a topic.
 """
 
 from __future__ import annotations
@@ -15,17 +20,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from pepite_classifier.analysis.base import Embedding
+from pepite_classifier.analysis.base import AnalysisRequest, Embedding
 from pepite_classifier.analysis.embedder import Embedder
+from pepite_classifier.analysis.local import LocalAnalyzer
+from pepite_classifier.analyzed_events import analyzed_event, now_ms
 from pepite_classifier.repository import AnalysisRepository, StoredMessage, TopicPlacement
 from pepite_classifier.rollups import RollupState, rollup_changes, utc_day
 from pepite_classifier.rollups_repository import RollupRepository
 from pepite_classifier.topics import EmbeddedInsight, TopicAssigner
-from pepite_kit import Database
+from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName, partition_key
+from pepite_kit import Database, EventPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +79,9 @@ class TopicPlacer:
         assigner: TopicAssigner,
         rollups: RollupRepository,
         activity: StreamActivity,
+        refiner: LocalAnalyzer | None = None,
+        publisher: EventPublisher | None = None,
+        analyzed_topic: str | None = None,
         batch_size: int = 256,
         quiet_s: float = 2.0,
         max_wait_s: float = 30.0,
@@ -82,6 +93,9 @@ class TopicPlacer:
         self._assigner = assigner
         self._rollups = rollups
         self._activity = activity
+        self._refiner = refiner
+        self._publisher = publisher
+        self._analyzed_topic = analyzed_topic
         self._batch_size = batch_size
         self._quiet_s = quiet_s
         self._max_wait_s = max_wait_s
@@ -113,23 +127,31 @@ class TopicPlacer:
         return total
 
     async def place_batch(self) -> int:
-        """Embed and place one batch of waiting messages; returns how many were written."""
+        """Embed and place one batch of waiting messages; returns how many were written
+        (a message analyzed anew or deleted meanwhile is left to its new analysis)."""
         waiting = await self._analyses.unplaced_insights(self._batch_size)
         if not waiting:
             return 0
         vectors = await asyncio.to_thread(self._embedder.embed, [m.text for m in waiting])
+        final = await self._refined(waiting, vectors)
         topic_ids: dict[str, str | None] = {}
         by_community: dict[str, list[int]] = {}
         for index, message in enumerate(waiting):
-            by_community.setdefault(message.community_id, []).append(index)
+            if message.id in final and final[message.id].kind in INSIGHT_KINDS:
+                by_community.setdefault(message.community_id, []).append(index)
         for community_id, indexes in by_community.items():
-            insights = [_insight(waiting[i], vectors[i]) for i in indexes if waiting[i].prior]
+            insights = [_insight(waiting[i], final[waiting[i].id], vectors[i]) for i in indexes]
             found = await self._assigner.assign(community_id, insights)
             topic_ids.update(zip((i.message_id for i in insights), found, strict=True))
         placements = [
-            TopicPlacement(m.id, m.analysis_digest, topic_ids.get(m.id))
+            TopicPlacement(
+                m.id,
+                m.analysis_digest,
+                topic_ids.get(m.id),
+                refined=final[m.id] if final[m.id] is not m.analysis else None,
+            )
             for m in waiting
-            if m.analysis_digest is not None and m.prior is not None
+            if m.analysis_digest is not None and m.id in final
         ]
         by_id = {m.id: m for m in waiting}
         written: set[str] = set()
@@ -138,7 +160,7 @@ class TopicPlacer:
             written.clear()
             written.update(await self._analyses.place(placements, session=session))
             changes = rollup_changes(
-                _moved(by_id[p.message_id], p.topic_id)
+                _moved(by_id[p.message_id], final[p.message_id], p.topic_id)
                 for p in placements
                 if p.message_id in written
             )
@@ -146,22 +168,86 @@ class TopicPlacer:
 
         async with self._db.client.start_session() as session:
             await session.with_transaction(write)
-        return len(waiting)
+        await self._publish([p for p in placements if p.message_id in written], by_id, final)
+        return len(written)
+
+    async def _refined(
+        self, waiting: Sequence[StoredMessage], vectors: Embedding
+    ) -> dict[str, Analysis]:
+        """Each waiting message's analysis: refined with its embedding when the local
+        analyzer gave it, as stored otherwise (an LLM's answer is kept)."""
+        final = {m.id: m.analysis for m in waiting if m.analysis is not None}
+        local = [
+            index
+            for index, m in enumerate(waiting)
+            if self._refiner is not None
+            and m.analysis is not None
+            and m.analysis.analyzer is AnalyzerName.LOCAL
+        ]
+        if not local or self._refiner is None:
+            return final
+        messages = [waiting[index] for index in local]
+        parents = await self._analyses.texts(m.reply_to_id for m in messages if m.reply_to_id)
+        requests = [
+            AnalysisRequest(
+                message_id=m.id,
+                community_id=m.community_id,
+                text=m.text,
+                context=(parents[m.reply_to_id][0],)
+                if m.reply_to_id and parents.get(m.reply_to_id, ("", ""))[0]
+                else (),
+                author_is_bot=m.author.is_bot,
+                attachment_count=m.attachment_count,
+            )
+            for m in messages
+        ]
+        outcomes = await asyncio.to_thread(self._refiner.refine_batch, requests, vectors[local])
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if outcome.analysis != message.analysis:
+                final[message.id] = outcome.analysis
+        return final
+
+    async def _publish(
+        self,
+        placements: list[TopicPlacement],
+        by_id: dict[str, StoredMessage],
+        final: dict[str, Analysis],
+    ) -> None:
+        """``message.analyzed`` again for placed messages: their topic, maybe a new kind."""
+        if self._publisher is None or self._analyzed_topic is None or not placements:
+            return
+        analyzed_at = now_ms()
+        for placement in placements:
+            message = by_id[placement.message_id]
+            await self._publisher.publish(
+                self._analyzed_topic,
+                analyzed_event(
+                    message,
+                    final[message.id],
+                    digest=placement.digest,
+                    topic_id=placement.topic_id,
+                    analyzed_at=analyzed_at,
+                    placed=True,
+                ),
+                key=partition_key(message.community_id, message.channel.id),
+            )
+        await self._publisher.flush()
 
 
-def _insight(message: StoredMessage, vector: Embedding) -> EmbeddedInsight:
-    assert message.prior is not None
+def _insight(message: StoredMessage, analysis: Analysis, vector: Embedding) -> EmbeddedInsight:
     return EmbeddedInsight(
         message_id=message.id,
         channel_id=message.channel.id,
-        kind=message.prior.kind,
+        kind=analysis.kind,
         created_at=message.created_at,
         embedding=vector,
     )
 
 
-def _moved(message: StoredMessage, topic_id: str | None) -> tuple[RollupState, RollupState]:
-    """The message leaves "not yet categorized" for its topic."""
+def _moved(
+    message: StoredMessage, analysis: Analysis, topic_id: str | None
+) -> tuple[RollupState, RollupState]:
+    """The message leaves "not yet categorized" for its topic, maybe for another kind."""
     assert message.prior is not None
     before = RollupState(
         community_id=message.community_id,
@@ -175,7 +261,7 @@ def _moved(message: StoredMessage, topic_id: str | None) -> tuple[RollupState, R
         community_id=before.community_id,
         channel_id=before.channel_id,
         day=before.day,
-        kind=before.kind,
-        sentiment=before.sentiment,
+        kind=analysis.kind,
+        sentiment=analysis.sentiment,
         topic_id=topic_id,
     )

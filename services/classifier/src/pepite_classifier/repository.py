@@ -325,6 +325,8 @@ class StoredMessage:
     attachment_count: int
     analysis_digest: str | None
     prior: PriorAnalysis | None
+    #: The whole stored analysis, read only for messages waiting for a topic.
+    analysis: Analysis | None = None
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,8 @@ class TopicPlacement:
     #: The analysis the topic was found for; a newer analysis makes it stale.
     digest: str
     topic_id: str | None
+    #: The analysis decided again with the message's embedding, when it was.
+    refined: Analysis | None = None
 
 
 _ANALYSIS_FIELDS: dict[str, Any] = {
@@ -370,7 +374,15 @@ _ANALYSIS_FIELDS: dict[str, Any] = {
 }
 
 
-def _stored_message(doc: dict[str, Any]) -> StoredMessage:
+#: Messages waiting for a topic are read with their whole analysis, which the placer
+#: refines and publishes again.
+_WAITING_FIELDS: dict[str, Any] = {
+    **{field: 1 for field in _ANALYSIS_FIELDS if not field.startswith("analysis.")},
+    "analysis": 1,
+}
+
+
+def _stored_message(doc: dict[str, Any], *, with_analysis: bool = False) -> StoredMessage:
     return StoredMessage(
         id=doc["_id"],
         platform=Platform(doc["platform"]),
@@ -384,6 +396,9 @@ def _stored_message(doc: dict[str, Any]) -> StoredMessage:
         attachment_count=len(doc.get("attachments") or ()),
         analysis_digest=doc.get("analysis_digest"),
         prior=_prior(doc),
+        analysis=Analysis.model_validate(doc["analysis"])
+        if with_analysis and doc.get("analysis")
+        else None,
     )
 
 
@@ -490,10 +505,10 @@ class AnalysisRepository:
         """Insight messages waiting to be embedded and placed in a topic, oldest first."""
         cursor = (
             self._db[MESSAGES]
-            .find({"topic_pending": True, "deleted_at": {"$exists": False}}, _ANALYSIS_FIELDS)
+            .find({"topic_pending": True, "deleted_at": {"$exists": False}}, _WAITING_FIELDS)
             .limit(limit)
         )
-        return [_stored_message(doc) async for doc in cursor]
+        return [_stored_message(doc, with_analysis=True) async for doc in cursor]
 
     async def has_unplaced_insights(self) -> bool:
         found = await self._db[MESSAGES].find_one({"topic_pending": True}, {"_id": 1})
@@ -502,7 +517,8 @@ class AnalysisRepository:
     async def place(
         self, placements: Sequence[TopicPlacement], *, session: AsyncClientSession | None = None
     ) -> set[str]:
-        """Write the topics found; returns the ids written (not re-analyzed meanwhile)."""
+        """Write the topics found (and refined analyses); returns the ids written (not
+        re-analyzed meanwhile)."""
         if not placements:
             return set()
         collection = self._db[MESSAGES]
@@ -515,7 +531,17 @@ class AnalysisRepository:
                         "analysis_digest": placement.digest,
                         "deleted_at": {"$exists": False},
                     },
-                    {"$set": {"topic_id": placement.topic_id}, "$unset": {"topic_pending": ""}},
+                    {
+                        "$set": {
+                            "topic_id": placement.topic_id,
+                            **(
+                                {"analysis": placement.refined.model_dump(mode="python")}
+                                if placement.refined is not None
+                                else {}
+                            ),
+                        },
+                        "$unset": {"topic_pending": ""},
+                    },
                 )
                 for placement in placements
             ],

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
+from pepite_classifier.analyzed_events import analyzed_event, now_ms
 from pepite_classifier.placement import StreamActivity
 from pepite_classifier.repository import (
     AnalysisRepository,
@@ -27,25 +27,11 @@ from pepite_classifier.rollups import RollupState, rollup_changes, utc_day
 from pepite_classifier.rollups_repository import RollupRepository
 from pepite_classifier.service import BatchWrites, analysis_digest
 from pepite_classifier.topics import EmbeddedInsight, TopicAssigner
-from pepite_contracts import (
-    INSIGHT_KINDS,
-    AnalyzedMessage,
-    AnalyzerName,
-    MessageAnalyzed,
-    MessageDeletion,
-    deterministic_event_id,
-    partition_key,
-)
+from pepite_contracts import INSIGHT_KINDS, AnalyzerName, MessageDeletion, partition_key
 from pepite_kit import Database, EventPublisher
 from pepite_kit.metrics import ANALYZER_BATCH_SECONDS, MESSAGES_ANALYZED
 
 logger = logging.getLogger(__name__)
-
-
-def _now_ms() -> datetime:
-    # MongoDB keeps milliseconds: a time read back must compare equal to the one written.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 @dataclass(frozen=True)
@@ -132,7 +118,7 @@ class AnalysisStage:
             for (message, digest), outcome in zip(pending, outcomes, strict=True)
         ]
         analyzed = await self._place_in_topics(analyzed)
-        analyzed_at = _now_ms()
+        analyzed_at = now_ms()
         writes = [
             AnalysisWrite(
                 message_id=item.message.id,
@@ -172,7 +158,13 @@ class AnalysisStage:
             MESSAGES_ANALYZED.labels(analyzer=item.outcome.analysis.analyzer.value).inc()
             await self._publisher.publish(
                 self._analyzed_topic,
-                _analyzed_event(item, analyzed_at),
+                analyzed_event(
+                    item.message,
+                    item.outcome.analysis,
+                    digest=item.digest,
+                    topic_id=item.topic_id,
+                    analyzed_at=analyzed_at,
+                ),
                 key=partition_key(item.message.community_id, item.message.channel.id),
             )
         await self._publisher.flush()
@@ -279,25 +271,4 @@ def _counted_after(item: Analyzed) -> RollupState:
         created_at=item.message.created_at,
         analysis=item.outcome.analysis,
         topic_id=item.topic_id,
-    )
-
-
-def _analyzed_event(item: Analyzed, analyzed_at: datetime) -> MessageAnalyzed:
-    message = item.message
-    return MessageAnalyzed(
-        event_id=deterministic_event_id("message.analyzed", message.id, item.digest),
-        community_id=message.community_id,
-        payload=AnalyzedMessage(
-            message_id=message.id,
-            platform=message.platform,
-            community_id=message.community_id,
-            channel=message.channel,
-            thread=message.thread,
-            reply_to_id=message.reply_to_id,
-            author=message.author,
-            created_at=message.created_at,
-            analysis=item.outcome.analysis,
-            topic_id=item.topic_id,
-            analyzed_at=analyzed_at,
-        ),
     )

@@ -5,26 +5,26 @@ Per batch:
 1. *fast path*, every message: hashed n-gram features (``features``) and the fast linear
    heads (intent, question, sentiment, toxicity), cues and language, then the rules
    (``rules``) give a first analysis;
-2. *embedding path*, opt-in: a message not from a bot whose first analysis is an opinion
-   (satisfaction, complaint) of at least ``embed_min_words`` words, or a question,
-   problem or feature request of at least ``embed_min_words_request`` words. Its
+2. *embedding path*, for insight messages: a message not from a bot whose first analysis
+   is an insight kind (question, problem, feature request, satisfaction, complaint). Its
    sentence embedding feeds the stacked heads, which re-decide intent, question and
-   sentiment, and the rules run again. The embedding is returned with the analysis, so
-   the message is placed in a topic at once.
+   sentiment, and the rules run again. The embedding is returned with the analysis:
+   topics group insights by it.
 
-By default nothing is embedded inline. A sentence embedding costs about fifty times the
-whole fast path on a CPU (120-150 chat messages a second on two cores), and through the
-whole analyzer path the stacked heads changed the cross-validated figures by less than
-0.003 (they re-decide only messages already judged opinions or requests, which the fast
-heads mostly get right). Insight messages are instead embedded in bulk, when the
-stream is quiet, by the topic placer (``pepite_classifier.placement``), which is what
-lets the analyzer keep up with a busy community on a small machine.
+In the service the two steps are apart. A sentence embedding costs about fifty times the
+whole fast path on a CPU (120-150 chat messages a second on two cores), so the stream is
+analyzed by the fast path alone (``analyze``), and insight messages are embedded later,
+in bulk, when the stream is quiet, by the topic placer (``pepite_classifier.placement``),
+which calls :meth:`LocalAnalyzer.refine_batch` with the embeddings it computed: the
+analysis that is kept is the same as if the message had been embedded at once
+(``embed_inline=True``, what the quality benchmark measures), but arriving messages
+never wait for the embedder.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,13 +48,16 @@ from pepite_classifier.analysis.local.rules import (
     sentiment_of,
 )
 from pepite_classifier.analysis.local.training import stack_inputs
-from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName, MessageKind
+from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName
 
-_OPINION_KINDS = frozenset({MessageKind.SATISFACTION, MessageKind.COMPLAINT})
 #: Batches are featurized in slices of this many texts, which bounds peak memory.
 FEATURE_SLICE = 2048
 _POSITIVE_WORDS = DENSE_CUES.index("positive_words")
 _NEGATIVE_WORDS = DENSE_CUES.index("negative_words")
+
+
+#: Embeddings of some texts of a slice: (the slice's texts, the rows wanted) -> vectors.
+_EmbeddingsOf = Callable[[Sequence[str], Sequence[int]], FloatArray]
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,7 @@ class LocalAnalyzer:
         embedder: TextEmbedder | None = None,
         *,
         model: LocalModel | None = None,
-        embed_min_words: int | None = None,
-        embed_min_words_request: int | None = None,
+        embed_inline: bool = False,
     ) -> None:
         """Load the artifacts (the shipped ones by default).
 
@@ -96,17 +98,14 @@ class LocalAnalyzer:
             embedder: the sentence embedder, shared with the rest of the service; a new
                 one (loaded on first use) when not given.
             model: an in-memory model, instead of a folder (training, the benchmark).
-            embed_min_words: the fewest words an opinion needs to be embedded inline;
-                ``None`` (the default) leaves opinions to the topic placer.
-            embed_min_words_request: the fewest words a question, problem or feature
-                request needs to be embedded inline; ``None`` (the default) leaves them
-                to the topic placer.
+            embed_inline: embed insight messages at once and let the stacked heads
+                decide (the benchmark, small batches); by default they are analyzed by
+                the fast path and refined later with :meth:`refine_batch`.
         """
         self._model = model or LocalModel.load(artifacts_dir or SHIPPED_ARTIFACTS)
         self._featurizer = Featurizer(self._model.features)
         self._embedder: TextEmbedder = embedder if embedder is not None else Embedder()
-        self._embed_min_words = embed_min_words
-        self._embed_min_words_request = embed_min_words_request
+        self._embed_inline = embed_inline
         #: Messages embedded since start, for benchmarks and metrics.
         self.embedded = 0
         self.analyzed = 0
@@ -124,12 +123,46 @@ class LocalAnalyzer:
 
     def analyze_batch(self, requests: Sequence[AnalysisRequest]) -> list[AnalysisOutcome]:
         """Analyze every request, in order, on the calling thread."""
+        embed = self._embed_texts if self._embed_inline else None
         outcomes: list[AnalysisOutcome] = []
         for start in range(0, len(requests), FEATURE_SLICE):
-            outcomes.extend(self._analyze_slice(requests[start : start + FEATURE_SLICE]))
+            outcomes.extend(self._analyze_slice(requests[start : start + FEATURE_SLICE], embed))
         return outcomes
 
-    def _analyze_slice(self, requests: Sequence[AnalysisRequest]) -> list[AnalysisOutcome]:
+    def refine_batch(
+        self, requests: Sequence[AnalysisRequest], embeddings: FloatArray
+    ) -> list[AnalysisOutcome]:
+        """Analyze again, with the sentence embedding of each request already computed.
+
+        Gives what ``analyze_batch`` with ``embed_inline=True`` gives, without embedding:
+        the stacked heads decide for the insight messages, the fast path for the others
+        (their outcomes carry no embedding).
+
+        Raises:
+            ValueError: not one embedding per request.
+        """
+        if len(embeddings) != len(requests):
+            raise ValueError(f"{len(requests)} requests but {len(embeddings)} embeddings")
+        outcomes: list[AnalysisOutcome] = []
+        for start in range(0, len(requests), FEATURE_SLICE):
+            known = np.asarray(embeddings[start : start + FEATURE_SLICE], dtype=np.float32)
+
+            def given(
+                _texts: Sequence[str], rows: Sequence[int], known: FloatArray = known
+            ) -> FloatArray:
+                return known[np.asarray(rows, dtype=np.intp)]
+
+            outcomes.extend(self._analyze_slice(requests[start : start + FEATURE_SLICE], given))
+        return outcomes
+
+    def _embed_texts(self, texts: Sequence[str], rows: Sequence[int]) -> FloatArray:
+        return np.asarray(self._embedder.embed([texts[row] for row in rows]), dtype=np.float32)
+
+    def _analyze_slice(
+        self, requests: Sequence[AnalysisRequest], embed: _EmbeddingsOf | None
+    ) -> list[AnalysisOutcome]:
+        """Fast path for every request, then stacked heads for the insight candidates
+        when ``embed`` gives their embeddings (from the slice's texts and their rows)."""
         if not requests:
             return []
         model = self._model
@@ -151,10 +184,8 @@ class LocalAnalyzer:
             if self._is_candidate(one, analysis)
         ]
         embeddings: dict[int, FloatArray] = {}
-        if candidates:
-            vectors = np.asarray(
-                self._embedder.embed([texts[row] for row in candidates]), dtype=np.float32
-            )
+        if candidates and embed is not None:
+            vectors = embed(texts, candidates)
             self.embedded += len(candidates)
             rows = np.asarray(candidates)
             restacked = self._stacked(vectors, features[rows], rows, heads)
@@ -168,16 +199,10 @@ class LocalAnalyzer:
             for row, analysis in enumerate(analyses)
         ]
 
-    def _is_candidate(self, signals: Signals, analysis: Analysis) -> bool:
-        """Whether a message is worth a sentence embedding (see the module docstring)."""
-        if signals.is_bot or analysis.kind not in INSIGHT_KINDS:
-            return False
-        minimum = (
-            self._embed_min_words
-            if analysis.kind in _OPINION_KINDS
-            else self._embed_min_words_request
-        )
-        return minimum is not None and signals.words >= minimum
+    @staticmethod
+    def _is_candidate(signals: Signals, analysis: Analysis) -> bool:
+        """Whether the stacked heads decide for a message (see the module docstring)."""
+        return not signals.is_bot and analysis.kind in INSIGHT_KINDS
 
     def _signals(self, request: AnalysisRequest, heads: _HeadOutputs, row: int) -> Signals:
         text = request.text
