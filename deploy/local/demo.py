@@ -64,6 +64,22 @@ def main() -> int:
     else:
         print(f"demo: timed out; last status: {status}", file=sys.stderr)
         return 1
+    print(f"demo: stored and analyzed in {time.monotonic() - started:.1f}s")
+    # Insights are then embedded, refined and placed in topics in bulk.
+    shown = -1
+    while time.monotonic() < deadline:
+        status = api_status(port)
+        waiting = status.get("awaiting_topic", 0)
+        assert isinstance(waiting, int)
+        if waiting == 0:
+            break
+        if waiting // 5000 != shown:
+            shown = waiting // 5000
+            print(f"demo: {waiting} insight messages still to place in topics", flush=True)
+        time.sleep(1.0)
+    else:
+        print(f"demo: timed out placing topics; last status: {status}", file=sys.stderr)
+        return 1
     print(f"demo: done in {time.monotonic() - started:.1f}s")
     print(json.dumps(status, indent=2))
     # Topics are reclustered in the background as insights accumulate; rebuild them now

@@ -36,6 +36,10 @@ async def test_status_counts_what_is_stored(client: httpx.AsyncClient, sync_db: 
             message("other", 1, datetime(2020, 1, 1, tzinfo=UTC)),
         ]
     )
+    # An insight still waiting for its topic, in each community.
+    sync_db["messages"].update_many(
+        {"_id": {"$in": ["discord:acme:2", "discord:other:1"]}}, {"$set": {"topic_pending": True}}
+    )
     sync_db["members"].insert_one({"_id": "discord:acme:u1", "community_id": "acme"})
     sync_db["channels"].insert_one({"_id": "acme:c1", "community_id": "acme"})
     # The classifier's daily counters say how many were analyzed.
@@ -53,6 +57,7 @@ async def test_status_counts_what_is_stored(client: httpx.AsyncClient, sync_db: 
         "community_id": "acme",
         "messages": 2,
         "analyzed": 1,
+        "awaiting_topic": 1,
         "members": 1,
         "channels": 1,
         "first_message_at": "2024-05-01T00:00:00Z",

@@ -35,10 +35,14 @@ class StatusRepository:
             [{"$match": scope}, {"$group": {"_id": None, "messages": {"$sum": "$messages"}}}]
         )
         totals = await analyzed.to_list()
+        awaiting_topic = await self._db[MESSAGES].count_documents(
+            {"topic_pending": True, **scope, "deleted_at": {"$exists": False}}
+        )
         return CommunityStatus(
             community_id=community_id,
             messages=messages,
             analyzed=totals[0]["messages"] if totals else 0,
+            awaiting_topic=awaiting_topic,
             members=members,
             channels=channels,
             first_message_at=first["created_at"] if first else None,

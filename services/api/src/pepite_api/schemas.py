@@ -15,6 +15,11 @@ class CommunityStatus(BaseModel):
     analyzed: int = Field(
         default=0, description="Messages analyzed and counted in the insight rollups."
     )
+    awaiting_topic: int = Field(
+        default=0,
+        description="Insight messages still to be embedded, refined and placed in a topic"
+        " (done in bulk when the stream is quiet).",
+    )
     members: int
     channels: int
     first_message_at: datetime | None
