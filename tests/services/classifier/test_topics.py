@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from tests.conftest import Stack
 from typer.testing import CliRunner
 
@@ -32,7 +32,7 @@ from pepite_classifier.topics import (
 )
 from pepite_classifier.topics.clustering import OTHER, ClusteringParams, cluster, match_topics
 from pepite_classifier.topics.keywords import keyword_name, terms, tokens, topic_keywords
-from pepite_classifier.topics.repository import TopicRun
+from pepite_classifier.topics.repository import TOPIC_RUNS, TopicRun
 from pepite_contracts import Analysis, MessageKind
 from pepite_kit import Database
 from pepite_kit.cli import build_app
@@ -452,10 +452,28 @@ def test_rebuild_and_list_commands(
     monkeypatch.setenv("MONGODB_URI", stack.mongodb_uri)
     monkeypatch.setenv("PEPITE_MONGODB_DB", db_name)
     monkeypatch.setenv("PEPITE_TOPIC_MIN_SIZE", "3")
+    sync_client: MongoClient[dict[str, Any]] = MongoClient(stack.mongodb_uri, tz_aware=True)
     try:
         runner = CliRunner()
+        # The service is reclustering this community: the command waits for it to end,
+        # or says so when told not to wait.
+        runs = sync_client[db_name][TOPIC_RUNS]
+        runs.insert_one(
+            {
+                "_id": "acme",
+                "lease_owner": "the-service",
+                "lease_until": datetime.now(UTC) + timedelta(minutes=5),
+            }
+        )
+        busy = runner.invoke(build_app(), ["topics", "rebuild", "-c", "acme", "--wait-s", "0"])
+        assert busy.exit_code == 1
+        assert "topics of 'acme' are being rebuilt; try again when it is done" in busy.output
+        runs.update_one(
+            {"_id": "acme"}, {"$set": {"lease_until": datetime.now(UTC) + timedelta(seconds=3)}}
+        )
         rebuilt = runner.invoke(build_app(), ["topics", "rebuild", "-c", "acme"])
         assert rebuilt.exit_code == 0, rebuilt.output
+        assert "being rebuilt; waiting for it to end" in rebuilt.stderr
         assert f"5 topics from {len(corpus)} insight messages" in rebuilt.output
         # Progress goes to stderr, one line per step.
         assert "clustering 40 messages" in rebuilt.stderr
@@ -474,6 +492,7 @@ def test_rebuild_and_list_commands(
         assert nothing.exit_code == 1
         assert "no topics in community 'nobody'" in nothing.output
     finally:
+        sync_client.close()
         asyncio.run(drop())
 
 

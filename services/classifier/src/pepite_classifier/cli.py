@@ -45,6 +45,8 @@ T = TypeVar("T")
 
 #: Categories shown under each kind in the table; JSON has them all.
 TABLE_TOPICS = 10
+#: How often ``topics rebuild`` looks again while another rebuild holds the community.
+REBUILD_BUSY_POLL_S = 2.0
 _BAR_WIDTH = 20
 
 
@@ -296,7 +298,18 @@ def _topic_settings(settings: Settings) -> TopicSettings:
 
 
 @topics_app.command("rebuild")
-def rebuild_command(community: CommunityOption, output: FormatOption = OutputFormat.TABLE) -> None:
+def rebuild_command(
+    community: CommunityOption,
+    output: FormatOption = OutputFormat.TABLE,
+    wait_s: Annotated[
+        float,
+        typer.Option(
+            "--wait-s",
+            min=0,
+            help="How long to wait for a rebuild already running (the service's own) to end",
+        ),
+    ] = 600.0,
+) -> None:
     """Recluster a community's insight messages into topics and rebuild its rollups.
 
     Known topics keep their ids (and names) when their messages still group together.
@@ -314,10 +327,19 @@ def rebuild_command(community: CommunityOption, output: FormatOption = OutputFor
             clusterer = TopicClusterer(db, _topic_settings(settings), namer=namer)
             return await clusterer.recluster(community, progress=progress)
 
-    try:
-        result = _run(settings, rebuild)
-    except ReclusterBusyError as exc:
-        raise fail(f"{exc}; try again when it is done") from None
+    deadline = time.monotonic() + wait_s
+    waiting = False
+    while True:
+        try:
+            result = _run(settings, rebuild)
+            break
+        except ReclusterBusyError as exc:
+            if time.monotonic() >= deadline:
+                raise fail(f"{exc}; try again when it is done") from None
+            if not waiting:
+                progress(f"{exc}; waiting for it to end")
+                waiting = True
+            time.sleep(REBUILD_BUSY_POLL_S)
     if result.messages == 0:
         raise fail(f"no insight messages with embeddings in community {community!r}")
     if output is OutputFormat.JSON:
