@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from pepite_classifier.repository import StoredMessage
-from pepite_contracts import Analysis, AnalyzedMessage, MessageAnalyzed, deterministic_event_id
+from pepite_contracts import (
+    Analysis,
+    AnalyzedMessage,
+    MessageAnalyzed,
+    deterministic_event_id,
+    partition_key,
+)
+from pepite_kit import EventPublisher
 
 
 def now_ms() -> datetime:
@@ -48,3 +56,15 @@ def analyzed_event(
             analyzed_at=analyzed_at,
         ),
     )
+
+
+async def publish_analyzed(
+    publisher: EventPublisher, topic: str, events: Iterable[MessageAnalyzed]
+) -> None:
+    """Queue the events, keyed like the messages they are about, and wait for the acks."""
+    for event in events:
+        payload = event.payload
+        await publisher.publish(
+            topic, event, key=partition_key(payload.community_id, payload.channel.id)
+        )
+    await publisher.flush()

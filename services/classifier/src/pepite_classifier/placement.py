@@ -27,12 +27,12 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pepite_classifier.analysis.base import AnalysisRequest, Embedding
 from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.local import LocalAnalyzer
-from pepite_classifier.analyzed_events import analyzed_event, now_ms
+from pepite_classifier.analyzed_events import analyzed_event, now_ms, publish_analyzed
 from pepite_classifier.repository import AnalysisRepository, StoredMessage, TopicPlacement
-from pepite_classifier.rollups import RollupState, rollup_changes, utc_day
+from pepite_classifier.rollups import rollup_changes
 from pepite_classifier.rollups_repository import RollupRepository
 from pepite_classifier.topics import EmbeddedInsight, TopicAssigner
-from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName, partition_key
+from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName
 from pepite_kit import Database, EventPublisher
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,9 @@ class TopicPlacer:
             if message.id in final and final[message.id].kind in INSIGHT_KINDS:
                 by_community.setdefault(message.community_id, []).append(index)
         for community_id, indexes in by_community.items():
-            insights = [_insight(waiting[i], final[waiting[i].id], vectors[i]) for i in indexes]
+            insights = [
+                embedded_insight(waiting[i], final[waiting[i].id], vectors[i]) for i in indexes
+            ]
             found = await self._assigner.assign(community_id, insights)
             topic_ids.update(zip((i.message_id for i in insights), found, strict=True))
         placements = [
@@ -159,8 +161,12 @@ class TopicPlacer:
         async def write(session: AsyncClientSession) -> None:
             written.clear()
             written.update(await self._analyses.place(placements, session=session))
+            # The message leaves "not yet categorized" for its topic, maybe another kind.
             changes = rollup_changes(
-                _moved(by_id[p.message_id], final[p.message_id], p.topic_id)
+                (
+                    by_id[p.message_id].counted_before(),
+                    by_id[p.message_id].counted_as(final[p.message_id], p.topic_id),
+                )
                 for p in placements
                 if p.message_id in written
             )
@@ -177,25 +183,23 @@ class TopicPlacer:
         """Each waiting message's analysis: refined with its embedding when the local
         analyzer gave it, as stored otherwise (an LLM's answer is kept)."""
         final = {m.id: m.analysis for m in waiting if m.analysis is not None}
+        if self._refiner is None:
+            return final
         local = [
             index
             for index, m in enumerate(waiting)
-            if self._refiner is not None
-            and m.analysis is not None
-            and m.analysis.analyzer is AnalyzerName.LOCAL
+            if m.analysis is not None and m.analysis.analyzer is AnalyzerName.LOCAL
         ]
-        if not local or self._refiner is None:
+        if not local:
             return final
         messages = [waiting[index] for index in local]
-        parents = await self._analyses.texts(m.reply_to_id for m in messages if m.reply_to_id)
+        parents = await self._analyses.parents_of(messages)
         requests = [
             AnalysisRequest(
                 message_id=m.id,
                 community_id=m.community_id,
                 text=m.text,
-                context=(parents[m.reply_to_id][0],)
-                if m.reply_to_id and parents.get(m.reply_to_id, ("", ""))[0]
-                else (),
+                context=(parents[m.id][0],) if parents.get(m.id, ("", ""))[0] else (),
                 author_is_bot=m.author.is_bot,
                 attachment_count=m.attachment_count,
             )
@@ -217,51 +221,31 @@ class TopicPlacer:
         if self._publisher is None or self._analyzed_topic is None or not placements:
             return
         analyzed_at = now_ms()
-        for placement in placements:
-            message = by_id[placement.message_id]
-            await self._publisher.publish(
-                self._analyzed_topic,
+        await publish_analyzed(
+            self._publisher,
+            self._analyzed_topic,
+            (
                 analyzed_event(
-                    message,
-                    final[message.id],
+                    by_id[placement.message_id],
+                    final[placement.message_id],
                     digest=placement.digest,
                     topic_id=placement.topic_id,
                     analyzed_at=analyzed_at,
                     placed=True,
-                ),
-                key=partition_key(message.community_id, message.channel.id),
-            )
-        await self._publisher.flush()
+                )
+                for placement in placements
+            ),
+        )
 
 
-def _insight(message: StoredMessage, analysis: Analysis, vector: Embedding) -> EmbeddedInsight:
+def embedded_insight(
+    message: StoredMessage, analysis: Analysis, vector: Embedding
+) -> EmbeddedInsight:
+    """What topic assignment needs of an insight message."""
     return EmbeddedInsight(
         message_id=message.id,
         channel_id=message.channel.id,
         kind=analysis.kind,
         created_at=message.created_at,
         embedding=vector,
-    )
-
-
-def _moved(
-    message: StoredMessage, analysis: Analysis, topic_id: str | None
-) -> tuple[RollupState, RollupState]:
-    """The message leaves "not yet categorized" for its topic, maybe for another kind."""
-    assert message.prior is not None
-    before = RollupState(
-        community_id=message.community_id,
-        channel_id=message.channel.id,
-        day=utc_day(message.created_at),
-        kind=message.prior.kind,
-        sentiment=message.prior.sentiment,
-        topic_id=message.prior.topic_id,
-    )
-    return before, RollupState(
-        community_id=before.community_id,
-        channel_id=before.channel_id,
-        day=before.day,
-        kind=analysis.kind,
-        sentiment=analysis.sentiment,
-        topic_id=topic_id,
     )

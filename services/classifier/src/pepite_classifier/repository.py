@@ -11,6 +11,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError
 
+from pepite_classifier.rollups import RollupState, utc_day
 from pepite_classifier.service import (
     BatchWrites,
     ChannelSighting,
@@ -328,6 +329,29 @@ class StoredMessage:
     #: The whole stored analysis, read only for messages waiting for a topic.
     analysis: Analysis | None = None
 
+    def counted_before(self) -> RollupState | None:
+        """Where the message counts in the rollups now, if it was analyzed."""
+        if self.prior is None:
+            return None
+        return RollupState(
+            community_id=self.community_id,
+            channel_id=self.channel.id,
+            day=utc_day(self.created_at),
+            kind=self.prior.kind,
+            sentiment=self.prior.sentiment,
+            topic_id=self.prior.topic_id,
+        )
+
+    def counted_as(self, analysis: Analysis, topic_id: str | None) -> RollupState:
+        """Where the message counts with this analysis and topic."""
+        return RollupState.of(
+            community_id=self.community_id,
+            channel_id=self.channel.id,
+            created_at=self.created_at,
+            analysis=analysis,
+            topic_id=topic_id,
+        )
+
 
 @dataclass(frozen=True)
 class AnalysisWrite:
@@ -440,6 +464,20 @@ class AnalysisRepository:
                 {"_id": {"$in": ids}, "deleted_at": {"$exists": False}},
                 {"text": 1, "author.id": 1},
             )
+        }
+
+    async def parents_of(self, messages: Sequence[StoredMessage]) -> dict[str, tuple[str, str]]:
+        """For each reply among ``messages``, the text and author id of the message it
+        answers, when that one is stored and not deleted (read from ``messages`` first)."""
+        parents = {m.id: m.reply_to_id for m in messages if m.reply_to_id}
+        if not parents:
+            return {}
+        known = {m.id: (m.text, m.author.id) for m in messages}
+        known.update(await self.texts(p for p in parents.values() if p not in known))
+        return {
+            message_id: known[parent_id]
+            for message_id, parent_id in parents.items()
+            if parent_id in known
         }
 
     async def opted_out_of_ai(self, member_ids: Iterable[str]) -> set[str]:

@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
-from pepite_classifier.analyzed_events import analyzed_event, now_ms
-from pepite_classifier.placement import StreamActivity
+from pepite_classifier.analyzed_events import analyzed_event, now_ms, publish_analyzed
+from pepite_classifier.placement import StreamActivity, embedded_insight
 from pepite_classifier.repository import (
     AnalysisRepository,
     AnalysisWrite,
     ClassifierRepository,
     StoredMessage,
 )
-from pepite_classifier.rollups import RollupState, rollup_changes, utc_day
+from pepite_classifier.rollups import rollup_changes
 from pepite_classifier.rollups_repository import RollupRepository
 from pepite_classifier.service import BatchWrites, analysis_digest
-from pepite_classifier.topics import EmbeddedInsight, TopicAssigner
-from pepite_contracts import INSIGHT_KINDS, AnalyzerName, MessageDeletion, partition_key
+from pepite_classifier.topics import TopicAssigner
+from pepite_contracts import INSIGHT_KINDS, AnalyzerName, MessageDeletion
 from pepite_kit import Database, EventPublisher
 from pepite_kit.metrics import ANALYZER_BATCH_SECONDS, MESSAGES_ANALYZED
 
@@ -137,7 +137,11 @@ class AnalysisStage:
             written = await self._analyses.store(writes, session=session)
             landed[:] = [item for item in analyzed if item.message.id in written]
             changes = rollup_changes(
-                (_counted_before(item.message), _counted_after(item)) for item in landed
+                (
+                    item.message.counted_before(),
+                    item.message.counted_as(item.outcome.analysis, item.topic_id),
+                )
+                for item in landed
             )
             await self._rollups.apply(changes, session=session)
 
@@ -156,18 +160,20 @@ class AnalysisStage:
             await self._topics.forget(left_insights)
         for item in landed:
             MESSAGES_ANALYZED.labels(analyzer=item.outcome.analysis.analyzer.value).inc()
-            await self._publisher.publish(
-                self._analyzed_topic,
+        await publish_analyzed(
+            self._publisher,
+            self._analyzed_topic,
+            (
                 analyzed_event(
                     item.message,
                     item.outcome.analysis,
                     digest=item.digest,
                     topic_id=item.topic_id,
                     analyzed_at=analyzed_at,
-                ),
-                key=partition_key(item.message.community_id, item.message.channel.id),
-            )
-        await self._publisher.flush()
+                )
+                for item in landed
+            ),
+        )
 
     async def _opted_out(self, messages: Sequence[StoredMessage]) -> set[str]:
         """Authors whose texts must not reach a remote model (only asked when one is used)."""
@@ -183,22 +189,16 @@ class AnalysisStage:
         A parent written by a member who opted out of AI processing is left out, since the
         context travels with the reply to the model.
         """
-        parents = {m.id: m.reply_to_id for m in messages if m.reply_to_id}
-        if not parents:
-            return {}
-        known = {m.id: (m.text, m.author.id) for m in messages}
-        missing = {p for p in parents.values() if p not in known}
-        known.update(await self._analyses.texts(missing))
-        if self._analyzer.name is not AnalyzerName.LOCAL:
+        parents = await self._analyses.parents_of(messages)
+        if parents and self._analyzer.name is not AnalyzerName.LOCAL:
             opted_out = opted_out | await self._analyses.opted_out_of_ai(
-                author for _, author in known.values()
+                author for _, author in parents.values()
             )
-        contexts: dict[str, tuple[str, ...]] = {}
-        for message_id, parent_id in parents.items():
-            text, author = known.get(parent_id, ("", ""))
-            if text and author not in opted_out:
-                contexts[message_id] = (text,)
-        return contexts
+        return {
+            message_id: (text,)
+            for message_id, (text, author) in parents.items()
+            if text and author not in opted_out
+        }
 
     async def _place_in_topics(self, analyzed: list[Analyzed]) -> list[Analyzed]:
         """Topics for the insight messages that come with an embedding.
@@ -213,13 +213,7 @@ class AnalysisStage:
         placed: dict[str, str | None] = {}
         for community_id, items in embedded.items():
             insights = [
-                EmbeddedInsight(
-                    message_id=item.message.id,
-                    channel_id=item.message.channel.id,
-                    kind=item.outcome.analysis.kind,
-                    created_at=item.message.created_at,
-                    embedding=item.outcome.embedding,
-                )
+                embedded_insight(item.message, item.outcome.analysis, item.outcome.embedding)
                 for item in items
                 if item.outcome.embedding is not None
             ]
@@ -242,33 +236,9 @@ class AnalysisStage:
 
         async def write(session: AsyncClientSession) -> None:
             await self._store.delete_messages(deletions, session=session)
-            changes = rollup_changes((_counted_before(m), None) for m in counted)
+            changes = rollup_changes((m.counted_before(), None) for m in counted)
             await self._rollups.apply(changes, session=session)
 
         async with self._db.client.start_session() as session:
             await session.with_transaction(write)
         await self._topics.forget(list(deletions))
-
-
-def _counted_before(message: StoredMessage) -> RollupState | None:
-    """Where a stored message counted before this batch, if it was analyzed."""
-    if message.prior is None:
-        return None
-    return RollupState(
-        community_id=message.community_id,
-        channel_id=message.channel.id,
-        day=utc_day(message.created_at),
-        kind=message.prior.kind,
-        sentiment=message.prior.sentiment,
-        topic_id=message.prior.topic_id,
-    )
-
-
-def _counted_after(item: Analyzed) -> RollupState:
-    return RollupState.of(
-        community_id=item.message.community_id,
-        channel_id=item.message.channel.id,
-        created_at=item.message.created_at,
-        analysis=item.outcome.analysis,
-        topic_id=item.topic_id,
-    )
