@@ -17,6 +17,14 @@ from pepite_contracts.messages import (
     NormalizedMessage,
     UtcDatetime,
 )
+from pepite_contracts.notifications import (
+    AlertNotice,
+    DigestNotice,
+    InsightsReportNotice,
+    LeaderboardNotice,
+    ModerationNotice,
+)
+from pepite_contracts.privacy import ConsentChange, MemberErasure
 
 #: Namespace for deterministic event ids, so a replayed import yields the same ids.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a4e-5d0b-4c8e-9a57-2f7d3b1e9c40")
@@ -88,11 +96,67 @@ class MessageAnalyzed(EventEnvelope):
     payload: AnalyzedMessage
 
 
+class MemberConsentChanged(EventEnvelope):
+    """A member changed their consent flags."""
+
+    type: Literal["member.consent_changed"] = "member.consent_changed"
+    payload: ConsentChange
+
+
+class MemberErased(EventEnvelope):
+    """A member asked to be erased: every service removes or anonymizes them."""
+
+    type: Literal["member.erased"] = "member.erased"
+    payload: MemberErasure
+
+
+class DigestPublished(EventEnvelope):
+    type: Literal["digest.published"] = "digest.published"
+    payload: DigestNotice
+
+
+class AlertRaised(EventEnvelope):
+    type: Literal["alert.raised"] = "alert.raised"
+    payload: AlertNotice
+
+
+class ModerationFlagged(EventEnvelope):
+    type: Literal["moderation.flagged"] = "moderation.flagged"
+    payload: ModerationNotice
+
+
+class LeaderboardUpdated(EventEnvelope):
+    type: Literal["leaderboard.updated"] = "leaderboard.updated"
+    payload: LeaderboardNotice
+
+
+class InsightsReportPublished(EventEnvelope):
+    type: Literal["insights.report"] = "insights.report"
+    payload: InsightsReportNotice
+
+
+#: Events sent out of Pépite to webhook subscribers (the ``notifications`` topic).
+Notification = (
+    DigestPublished | AlertRaised | ModerationFlagged | LeaderboardUpdated | InsightsReportPublished
+)
+
 #: Events about one message; they share its channel's partition, so they stay in order.
 MessageEvent = MessageIngested | MessageEdited | MessageDeleted
 
 Event = Annotated[
-    MessageIngested | MessageEdited | MessageDeleted | MemberJoined | MemberLeft | MessageAnalyzed,
+    MessageIngested
+    | MessageEdited
+    | MessageDeleted
+    | MemberJoined
+    | MemberLeft
+    | MemberConsentChanged
+    | MemberErased
+    | MessageAnalyzed
+    | DigestPublished
+    | AlertRaised
+    | ModerationFlagged
+    | LeaderboardUpdated
+    | InsightsReportPublished,
     Field(discriminator="type"),
 ]
 

@@ -13,6 +13,8 @@ class Topic(StrEnum):
     MESSAGES_RAW = "messages.raw"
     MESSAGES_ANALYZED = "messages.analyzed"
     MEMBERS_EVENTS = "members.events"
+    #: Events for the outside world (digests, alerts, moderation flags...): webhooks.
+    NOTIFICATIONS = "notifications"
 
     @property
     def dlq(self) -> str:
