@@ -53,7 +53,7 @@ lint: install ## ruff lint and format check
 	$(RUN) ruff format --check .
 
 typecheck: install ## mypy (strict on libs/)
-	$(RUN) mypy libs/contracts/src libs/kit/src services/*/src
+	$(RUN) mypy libs/*/src services/*/src
 
 bench: install stack-up ## Benchmark the pipeline and 1M-message imports; prints JSON lines
 	$(RUN) python bench/pipeline.py

@@ -12,13 +12,6 @@ from pymongo import AsyncMongoClient
 from tests.conftest import Stack
 from typer.testing import CliRunner
 
-from pepite_classifier.insights import (
-    Change,
-    InsightsService,
-    NoDataError,
-    add_months,
-    report_windows,
-)
 from pepite_classifier.rollups import rollup_changes, state_from_document
 from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_classifier.topics.model import Topic
@@ -27,6 +20,13 @@ from pepite_contracts import Analysis, MessageKind, Sentiment
 from pepite_kit import Database
 from pepite_kit.cli import build_app
 from pepite_kit.mongo import ensure_indexes
+from pepite_reports.insights import (
+    Change,
+    InsightsService,
+    NoDataError,
+    add_months,
+    report_windows,
+)
 
 Q, P, F = MessageKind.QUESTION, MessageKind.PROBLEM, MessageKind.FEATURE_REQUEST
 SOCIAL, ANSWER = MessageKind.SOCIAL, MessageKind.ANSWER

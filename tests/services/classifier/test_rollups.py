@@ -14,15 +14,11 @@ from pepite_classifier.rollups import (
     rollup_changes,
     state_from_document,
 )
-from pepite_classifier.rollups_repository import (
-    ACTIVITY_ROLLUPS,
-    KIND_ROLLUPS,
-    ROLLUP_INDEXES,
-    RollupRepository,
-)
+from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_contracts import Analysis, MessageKind, Sentiment
 from pepite_kit import Database
 from pepite_kit.mongo import ensure_indexes
+from pepite_reports.rollups import ACTIVITY_ROLLUPS, KIND_ROLLUPS, RollupReader
 
 Q = MessageKind.QUESTION
 P = MessageKind.PROBLEM
@@ -139,13 +135,14 @@ async def test_applied_changes_add_up_and_replays_write_nothing(db: Database) ->
     ]
     await repo.apply(rollup_changes(second))
 
-    counts = await repo.kind_counts("acme", DAY, DAY)
+    reader = RollupReader(db)
+    counts = await reader.kind_counts("acme", DAY, DAY)
     assert sorted((c.kind, c.topic_id, c.count) for c in counts) == [(P, "t2", 1), (Q, "t1", 1)]
-    [activity] = await repo.activity_counts("acme", DAY, DAY)
+    [activity] = await reader.activity_counts("acme", DAY, DAY)
     assert (activity.channel_id, activity.messages) == ("c1", 2)
     assert activity.sentiments == {NEG: 1, POS: 1}
-    assert await repo.latest_day("acme") == DAY
-    assert await repo.latest_day("other") is None
+    assert await reader.latest_day("acme") == DAY
+    assert await reader.latest_day("other") is None
 
 
 async def test_windows_and_channel_filters(db: Database) -> None:
@@ -154,11 +151,12 @@ async def test_windows_and_channel_filters(db: Database) -> None:
         (None, state(Q, day=DAY + timedelta(days=n), channel=f"c{n % 2}")) for n in range(10)
     ]
     await repo.apply(rollup_changes(transitions))
-    window = await repo.kind_counts("acme", DAY + timedelta(days=2), DAY + timedelta(days=5))
+    reader = RollupReader(db)
+    window = await reader.kind_counts("acme", DAY + timedelta(days=2), DAY + timedelta(days=5))
     assert sum(c.count for c in window) == 4
-    odd = await repo.activity_counts("acme", DAY, DAY + timedelta(days=9), channel_id="c1")
+    odd = await reader.activity_counts("acme", DAY, DAY + timedelta(days=9), channel_id="c1")
     assert [(a.channel_id, a.messages) for a in odd] == [("c1", 5)]
-    assert await repo.latest_day("acme", channel_id="c0") == DAY + timedelta(days=8)
+    assert await reader.latest_day("acme", channel_id="c0") == DAY + timedelta(days=8)
 
 
 async def test_rebuild_from_messages_matches_incremental_counts(db: Database) -> None:

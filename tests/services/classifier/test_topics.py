@@ -37,6 +37,7 @@ from pepite_contracts import Analysis, MessageKind
 from pepite_kit import Database
 from pepite_kit.cli import build_app
 from pepite_kit.mongo import ensure_indexes
+from pepite_reports.rollups import RollupReader
 
 #: Paraphrases of five things a community says, in the kind each is.
 GROUPS: dict[str, tuple[MessageKind, list[str]]] = {
@@ -292,7 +293,7 @@ async def test_recluster_names_topics_and_writes_them_everywhere(
     assert await TopicRepository(db).count_embeddings("acme") == (0, len(corpus))
 
     # The rollups count each kind in its topics.
-    counts = await RollupRepository(db).kind_counts("acme", T0.date(), T0.date())
+    counts = await RollupReader(db).kind_counts("acme", T0.date(), T0.date())
     assert sum(line.count for line in counts) == len(corpus)
     assert all(line.topic_id is not None for line in counts)
     login = by_group["login"].most_common(1)[0][0]

@@ -15,14 +15,6 @@ import typer
 from pydantic import TypeAdapter
 from pymongo.errors import PyMongoError
 
-from pepite_classifier.insights import (
-    PENDING_NAME,
-    Change,
-    InsightsReport,
-    InsightsService,
-    KindLine,
-    NoDataError,
-)
 from pepite_classifier.rollups_repository import ROLLUP_INDEXES
 from pepite_classifier.settings import Settings
 from pepite_classifier.topics import (
@@ -40,6 +32,14 @@ from pepite_contracts import AnalyzerName, MessageKind
 from pepite_kit import Database
 from pepite_kit.cli import fail, require_community_id
 from pepite_kit.mongo import mongo_database
+from pepite_reports.insights import (
+    PENDING_NAME,
+    Change,
+    InsightsReport,
+    InsightsService,
+    KindLine,
+    NoDataError,
+)
 
 T = TypeVar("T")
 

@@ -11,7 +11,8 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError
 
-from pepite_classifier.rollups import RollupState, utc_day
+from pepite_classifier.rollups import RollupState
+from pepite_reports.rollups import utc_day
 from pepite_classifier.service import (
     BatchWrites,
     ChannelSighting,

@@ -17,28 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from pepite_contracts import INSIGHT_KINDS, Analysis, MessageKind, Sentiment
+from pepite_reports.rollups import utc_day
 
 #: Separator of the parts of a rollup document id; no community id, day, kind or topic
 #: id contains it, and the free-form channel id comes last, so ids never collide.
 _ID_SEPARATOR = "|"
 #: Stands for "no topic" in document ids.
 _NO_TOPIC = "-"
-
-
-def utc_day(instant: datetime) -> date:
-    """The UTC calendar day of ``instant`` (a naive datetime is taken as UTC)."""
-    if instant.tzinfo is not None:
-        instant = instant.astimezone(UTC)
-    return instant.date()
-
-
-def day_start(day: date) -> datetime:
-    """Midnight UTC at the start of ``day``: how days are stored."""
-    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from typing import Any
 
 from pymongo import DeleteOne, UpdateOne
@@ -11,21 +10,15 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-from pepite_classifier.repository import CHANNELS, MESSAGES
+from pepite_classifier.repository import MESSAGES
 from pepite_classifier.rollups import (
     ActivityKey,
     KindKey,
     RollupChanges,
-    day_start,
-    utc_day,
 )
 from pepite_contracts import INSIGHT_KINDS, MessageKind, Sentiment
 from pepite_kit import Database, IndexSpec
-
-#: Messages per (community, day, channel, kind, topic): ``count``.
-KIND_ROLLUPS = "kind_rollups"
-#: Analyzed messages per (community, day, channel): ``messages`` and ``sentiment.<value>``.
-ACTIVITY_ROLLUPS = "activity_rollups"
+from pepite_reports.rollups import ACTIVITY_ROLLUPS, KIND_ROLLUPS, day_start, utc_day
 
 ROLLUP_INDEXES: list[IndexSpec] = [
     # Every read is one community over a range of days; the channel filter, when given,
@@ -36,25 +29,6 @@ ROLLUP_INDEXES: list[IndexSpec] = [
 
 #: Writes per bulk request; bounds the size of one command for very large batches.
 _BULK_CHUNK = 5_000
-
-
-@dataclass(frozen=True, slots=True)
-class KindCount:
-    """Messages of a kind (and topic) in a channel over some days."""
-
-    channel_id: str
-    kind: MessageKind
-    topic_id: str | None
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class ActivityCount:
-    """Analyzed messages and their sentiments in a channel over some days."""
-
-    channel_id: str
-    messages: int
-    sentiments: dict[Sentiment, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +75,6 @@ def _chunks(items: list[Any], size: int = _BULK_CHUNK) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _window_filter(
-    community_id: str, start: date, end: date, channel_id: str | None
-) -> dict[str, Any]:
-    query: dict[str, Any] = {
-        "community_id": community_id,
-        "day": {"$gte": day_start(start), "$lte": day_start(end)},
-    }
-    if channel_id is not None:
-        query["channel_id"] = channel_id
-    return query
-
-
 class RollupRepository:
     """Reads and writes the ``kind_rollups`` and ``activity_rollups`` collections."""
 
@@ -143,69 +105,6 @@ class RollupRepository:
                 activity_ops.append(_activity_upsert(key, increments))
             for chunk in _chunks(activity_ops):
                 await self._db[ACTIVITY_ROLLUPS].bulk_write(chunk, ordered=False, session=session)
-
-    async def kind_counts(
-        self, community_id: str, start: date, end: date, *, channel_id: str | None = None
-    ) -> list[KindCount]:
-        """Messages per channel, kind and topic between ``start`` and ``end`` (inclusive)."""
-        pipeline: list[dict[str, Any]] = [
-            {"$match": _window_filter(community_id, start, end, channel_id)},
-            {
-                "$group": {
-                    "_id": {"channel": "$channel_id", "kind": "$kind", "topic": "$topic_id"},
-                    "count": {"$sum": "$count"},
-                }
-            },
-            {"$match": {"count": {"$ne": 0}}},
-        ]
-        cursor = await self._db[KIND_ROLLUPS].aggregate(pipeline)
-        return [
-            KindCount(
-                channel_id=doc["_id"]["channel"],
-                kind=MessageKind(doc["_id"]["kind"]),
-                topic_id=doc["_id"].get("topic"),
-                count=doc["count"],
-            )
-            async for doc in cursor
-        ]
-
-    async def activity_counts(
-        self, community_id: str, start: date, end: date, *, channel_id: str | None = None
-    ) -> list[ActivityCount]:
-        """Analyzed messages and sentiments per channel between ``start`` and ``end``."""
-        group: dict[str, Any] = {"_id": "$channel_id", "messages": {"$sum": "$messages"}}
-        group.update({s.value: {"$sum": f"$sentiment.{s.value}"} for s in Sentiment})
-        pipeline: list[dict[str, Any]] = [
-            {"$match": _window_filter(community_id, start, end, channel_id)},
-            {"$group": group},
-        ]
-        cursor = await self._db[ACTIVITY_ROLLUPS].aggregate(pipeline)
-        return [
-            ActivityCount(
-                channel_id=doc["_id"],
-                messages=doc["messages"],
-                sentiments={s: doc[s.value] for s in Sentiment if doc.get(s.value)},
-            )
-            async for doc in cursor
-            if doc["messages"]
-        ]
-
-    async def latest_day(self, community_id: str, *, channel_id: str | None = None) -> date | None:
-        """The last UTC day with analyzed messages, ``None`` if there is none."""
-        query: dict[str, Any] = {"community_id": community_id, "messages": {"$gt": 0}}
-        if channel_id is not None:
-            query["channel_id"] = channel_id
-        doc = await self._db[ACTIVITY_ROLLUPS].find_one(query, {"day": 1}, sort=[("day", -1)])
-        return None if doc is None else utc_day(doc["day"])
-
-    async def channel_names(self, community_id: str) -> dict[str, str]:
-        """Display names of the community's channels, by channel id."""
-        return {
-            doc["channel_id"]: doc.get("name") or doc["channel_id"]
-            async for doc in self._db[CHANNELS].find(
-                {"community_id": community_id}, {"channel_id": 1, "name": 1}
-            )
-        }
 
     async def rebuild(self, community_id: str) -> RebuildResult:
         """Recompute a community's counters from its stored messages.

@@ -15,11 +15,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, computed_field
 
-from pepite_classifier.rollups_repository import ActivityCount, KindCount, RollupRepository
-from pepite_classifier.topics.model import Topic
-from pepite_classifier.topics.repository import TopicRepository
 from pepite_contracts import INSIGHT_KINDS, MessageKind, Sentiment
 from pepite_kit import Database
+from pepite_reports.rollups import ActivityCount, KindCount, RollupReader, TopicSummary
 
 #: Name shown for insight messages that no clustering has placed yet.
 PENDING_NAME = "not yet categorized"
@@ -203,7 +201,7 @@ def compose_report(
     windows: tuple[Window, Window],
     counts: tuple[WindowCounts, WindowCounts],
     *,
-    topics: dict[str, Topic],
+    topics: dict[str, TopicSummary],
     channel_names: dict[str, str],
     channel_id: str | None = None,
     kind: MessageKind | None = None,
@@ -299,7 +297,7 @@ def compose_report(
 
 
 def _topic_lines(
-    kind: MessageKind, now: _Totals, before: _Totals, topics: dict[str, Topic]
+    kind: MessageKind, now: _Totals, before: _Totals, topics: dict[str, TopicSummary]
 ) -> list[TopicLine]:
     current = now.topics.get(kind, {})
     previous = before.topics.get(kind, {})
@@ -371,8 +369,7 @@ class InsightsService:
     """Builds insights reports from the rollups; the API and the command line share it."""
 
     def __init__(self, db: Database) -> None:
-        self._rollups = RollupRepository(db)
-        self._topics = TopicRepository(db)
+        self._rollups = RollupReader(db)
 
     async def report(
         self,
@@ -417,7 +414,7 @@ class InsightsService:
             community_id,
             windows,
             counts,
-            topics=await self._topics.topic_names(topic_ids),
+            topics=await self._rollups.topics_by_id(community_id, topic_ids),
             channel_names=await self._rollups.channel_names(community_id),
             channel_id=channel_id,
             kind=kind,

@@ -1,0 +1,1 @@
+"""Pépite reports: what the API and the command line read from the classifier's rollups."""
