@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from services import REPO_ROOT, service_ports
+from services import REPO_ROOT, data_dir, service_ports
 
 COMMUNITY = os.environ.get("PEPITE_DEMO_COMMUNITY", "sample")
 
@@ -22,9 +22,42 @@ def sample_folder() -> Path:
     return (shared / "datasets" / "sample-community").resolve()
 
 
-def api_status(port: int) -> dict[str, object]:
-    url = f"http://127.0.0.1:{port}/v1/communities/{COMMUNITY}/status"
-    with urllib.request.urlopen(url, timeout=5) as response:
+def demo_key(pepite: str) -> str:
+    """A read key of the demo community, made once and kept in the data folder."""
+    path = data_dir() / f"{COMMUNITY}.read-key"
+    if path.is_file():
+        return path.read_text().strip()
+    out = subprocess.run(
+        [pepite, "keys", "create", "--community", COMMUNITY, "--scope", "read", "--name", "demo"],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    key = str(json.loads(out)["key"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def working_key(pepite: str, port: int) -> str:
+    key = demo_key(pepite)
+    try:
+        api_get(port, f"/v1/communities/{COMMUNITY}", key)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 401:
+            raise
+        # The database was wiped since the key was made: make another.
+        (data_dir() / f"{COMMUNITY}.read-key").unlink()
+        key = demo_key(pepite)
+    return key
+
+
+def api_get(port: int, path: str, key: str) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {key}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
         return dict(json.loads(response.read()))
 
 
@@ -48,6 +81,11 @@ def main() -> int:
     published = sum(int(n) for n in re.findall(r": (\d+) messages", result.stdout))
 
     port = service_ports()["api"]
+    key = working_key(pepite, port)
+
+    def api_status(port: int) -> dict[str, object]:
+        return api_get(port, f"/v1/communities/{COMMUNITY}/status", key)
+
     print(f"demo: waiting for the classifier to store and analyze {published} messages")
     status: dict[str, object] = {}
     deadline = time.monotonic() + 900
@@ -98,8 +136,10 @@ def main() -> int:
         "\nWhere to look:\n"
         f"  status      .venv/bin/pepite status --community {COMMUNITY}\n"
         f"  insights    .venv/bin/pepite insights --community {COMMUNITY} --months 3\n"
-        f"  API         http://127.0.0.1:{port}/v1/communities/{COMMUNITY}/status"
-        f"  (docs: http://127.0.0.1:{port}/docs)\n"
+        f"  API         curl -H 'Authorization: Bearer {key}' \\\n"
+        f"                http://127.0.0.1:{port}/v1/communities/{COMMUNITY}/insights?days=30\n"
+        f"              (docs: http://127.0.0.1:{port}/docs; key kept in"
+        f" {data_dir() / (COMMUNITY + '.read-key')})\n"
         f"  metrics     http://127.0.0.1:{port}/metrics and each service's /metrics\n"
         f"  Prometheus  http://127.0.0.1:{prometheus}\n"
         f"  logs        {data / 'logs'}\n"

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import Stack, SyncDb
+from tests.services.api.conftest import Api
 
-from pepite_api.app import create_app
-from pepite_api.settings import Settings
+from pepite_api.keys import Scope
 
 pytestmark = pytest.mark.asyncio
 
@@ -24,7 +24,7 @@ SEEN = datetime(2024, 5, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def client(stack: Stack, db_name: str, sync_db: SyncDb) -> AsyncIterator[httpx.AsyncClient]:
+async def client(api: Api, sync_db: SyncDb) -> AsyncIterator[httpx.AsyncClient]:
     sync_db["members"].insert_many(
         [
             member("discord:acme:111", "discord", "Marie_Curie", "Marie"),
@@ -35,11 +35,7 @@ async def client(stack: Stack, db_name: str, sync_db: SyncDb) -> AsyncIterator[h
             member("discord:other:111", "discord", "Marie_Curie", None, community="other"),
         ]
     )
-    app = create_app(Settings(mongodb_uri=stack.mongodb_uri, mongodb_db=db_name))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
+    async with await api.client_for("acme", Scope.WRITE) as client:
         yield client
 
 

@@ -7,21 +7,17 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from tests.conftest import Stack, SyncDb
+from tests.conftest import SyncDb
+from tests.services.api.conftest import Api
 
-from pepite_api.app import create_app
-from pepite_api.settings import Settings
+from pepite_api.keys import Scope
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
-async def client(stack: Stack, db_name: str, sync_db: SyncDb) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(mongodb_uri=stack.mongodb_uri, mongodb_db=db_name))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
-    ):
+async def client(api: Api, sync_db: SyncDb) -> AsyncIterator[httpx.AsyncClient]:
+    async with await api.client_for(None, Scope.READ) as client:
         yield client
 
 
@@ -80,7 +76,7 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).status_code == 200
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"mongodb": "ok"}
+    assert ready.json()["checks"] == {"mongodb": "ok", "kafka": "ok"}
     await client.get("/v1/communities/acme/status")
     metrics = (await client.get("/metrics/")).text
     assert 'route="/v1/communities/{community_id}/status"' in metrics

@@ -91,6 +91,14 @@ class EventPublisher:
         finally:
             await self._producer.stop()
 
+    async def broker_reachable(self, timeout_s: float = 2.0) -> bool:
+        """Whether a broker answers a metadata request now (for readiness checks)."""
+        try:
+            metadata = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout_s)
+        except Exception:
+            return False
+        return bool(metadata.brokers())
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from prometheus_client import make_asgi_app
 
-from pepite_api.identities import INDEXES
-from pepite_api.routes import communities, health, people
+from pepite_api.deps import ApiState
+from pepite_api.identities import INDEXES as IDENTITY_INDEXES
+from pepite_api.keys import KEY_INDEXES, KeyCache, RateLimiter
+from pepite_api.limits import BodySizeLimitMiddleware
+from pepite_api.problems import Problem, install_problem_handlers
+from pepite_api.routes import communities, health, keys, people
 from pepite_api.settings import Settings
+from pepite_kit import EventPublisher, IndexSpec
 from pepite_kit.http import MetricsMiddleware
 from pepite_kit.mongo import mongo_database
+
+DESCRIPTION = """Community insights from every message.
+
+Authenticate with an API key: `Authorization: Bearer pep_...`. A key belongs to one
+community (or, for operators, to none) and has a scope: `read`, `write` or `admin`, each
+including the ones before. Lists are paginated with cursors: pass `next_cursor` back as
+`cursor` until it is null. Errors are `application/problem+json`.
+"""
+
+
+def api_indexes() -> Iterable[IndexSpec]:
+    """Indexes the API's own collections and reads need."""
+    return (*IDENTITY_INDEXES, *KEY_INDEXES)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -20,19 +40,58 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with mongo_database(settings, app_name=settings.service_name, indexes=INDEXES) as db:
-            app.state.db = db
+        async with (
+            mongo_database(settings, app_name=settings.service_name, indexes=api_indexes()) as db,
+            EventPublisher(settings, client_id=f"{settings.kafka_client_id}-api") as publisher,
+        ):
+            app.state.api = ApiState(
+                settings=settings,
+                db=db,
+                publisher=publisher,
+                keys=KeyCache(settings.key_cache_seconds),
+                limiter=RateLimiter(
+                    default_per_minute=settings.rate_limit_per_minute,
+                    burst_s=settings.rate_limit_burst_seconds,
+                ),
+                touched={},
+            )
             yield
 
     app = FastAPI(
         title="Pépite API",
-        version="0.1.0",
-        description="Community insights from every message.",
+        version="1.0.0",
+        description=DESCRIPTION,
         lifespan=lifespan,
     )
+    install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(communities.router)
+    app.include_router(keys.router)
     app.include_router(people.router)
     app.mount("/metrics", make_asgi_app())
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(
+                Problem.model_json_schema(ref_template="#/components/schemas/{model}").pop(
+                    "$defs", {}
+                )
+            )
+            components["Problem"] = Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            components["Problem"].pop("$defs", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

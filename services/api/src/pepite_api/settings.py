@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from pepite_kit import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """Settings of the API gateway (``PEPITE_*`` environment variables)."""
+    """Settings of the API gateway and its worker (``PEPITE_*`` environment variables)."""
 
     model_config = SettingsConfigDict(env_prefix="PEPITE_", extra="ignore")
 
@@ -20,3 +20,29 @@ class Settings(ServiceSettings):
         le=65535,
         validation_alias=AliasChoices("PEPITE_API_PORT", "PEPITE_HTTP_PORT"),
     )
+    #: Bodies above this are refused with 413 before they are read into memory.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: Requests per minute a key may make unless the key sets its own limit.
+    rate_limit_per_minute: int = Field(default=1200, ge=1)
+    #: How many seconds of the per-minute rate a key may spend at once.
+    rate_limit_burst_seconds: float = Field(default=10.0, gt=0)
+    #: A verified key is trusted this long before it is looked up again (revocation delay).
+    key_cache_seconds: float = Field(default=5.0, ge=0)
+    #: An insights report is served from memory this long before it is recomputed.
+    insights_cache_seconds: float = Field(default=15.0, ge=0)
+    #: Encrypts webhook secrets at rest (any string, at least 32 characters). Webhook
+    #: subscriptions cannot be created without it.
+    secrets_key: SecretStr | None = Field(default=None, min_length=32)
+    #: Hosts or networks (``hooks.internal``, ``10.0.0.0/8``, ``127.0.0.1``) webhooks may
+    #: target even though they are private, loopback or link-local addresses.
+    webhook_allowed_targets: list[str] = Field(default_factory=list)
+    #: A delivery is retried with exponential backoff until this many hours have passed.
+    webhook_retry_hours: float = Field(default=24.0, gt=0)
+    #: First retry delay; each next one doubles, capped at ``webhook_retry_max_seconds``.
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    #: A subscription is disabled after this many failed attempts in a row.
+    webhook_disable_after_failures: int = Field(default=50, ge=1)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Messages scoring at least this on a moderation score join the moderation queue.
+    moderation_threshold: float = Field(default=0.8, ge=0.0, le=1.0)

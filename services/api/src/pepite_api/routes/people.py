@@ -4,26 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Path
 
-from pepite_api.deps import IdentityRepositoryDep
+from pepite_api.deps import IdentityRepositoryDep, ReadKey, WriteKey
 from pepite_api.identities import UnknownMembersError
+from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
 from pepite_api.schemas import LinkRequest, LinkSuggestion, MemberProfile, Person
 
-router = APIRouter(prefix="/v1/communities/{community_id}", tags=["members"])
+router = APIRouter(
+    prefix="/v1/communities/{community_id}", tags=["members"], responses=COMMON_RESPONSES
+)
 
 MemberIdPath = Annotated[str, Path(min_length=3, max_length=300)]
 
 
 @router.get("/members/{member_id}", response_model=MemberProfile)
 async def member_profile(
-    community_id: CommunityIdPath, member_id: MemberIdPath, repository: IdentityRepositoryDep
+    community_id: CommunityIdPath,
+    member_id: MemberIdPath,
+    _: ReadKey,
+    repository: IdentityRepositoryDep,
 ) -> MemberProfile:
     """A platform identity and the person it is linked to."""
     found = await repository.identity(community_id, member_id)
     if found is None:
-        raise HTTPException(404, f"no member {member_id!r} in community {community_id!r}")
+        raise ProblemError(404, f"no member {member_id!r} in community {community_id!r}")
     identity, person_id = found
     person = await repository.person(community_id, person_id) if person_id else None
     return MemberProfile(identity=identity, person=person)
@@ -31,18 +37,24 @@ async def member_profile(
 
 @router.post("/people", response_model=Person)
 async def link_identities(
-    community_id: CommunityIdPath, request: LinkRequest, repository: IdentityRepositoryDep
+    community_id: CommunityIdPath,
+    request: LinkRequest,
+    _: WriteKey,
+    repository: IdentityRepositoryDep,
 ) -> Person:
     """Link identities as one person; people they already belong to are merged."""
     try:
         return await repository.link(community_id, request.member_ids, request.display_name)
     except UnknownMembersError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise ProblemError(422, str(exc)) from None
 
 
 @router.delete("/people/links/{member_id}", response_model=Person | None)
 async def unlink_identity(
-    community_id: CommunityIdPath, member_id: MemberIdPath, repository: IdentityRepositoryDep
+    community_id: CommunityIdPath,
+    member_id: MemberIdPath,
+    _: WriteKey,
+    repository: IdentityRepositoryDep,
 ) -> Person | None:
     """Take an identity out of its person; returns the person, or null if dissolved."""
     return await repository.unlink(community_id, member_id)
@@ -50,7 +62,7 @@ async def unlink_identity(
 
 @router.get("/people/suggestions", response_model=list[LinkSuggestion])
 async def link_suggestions(
-    community_id: CommunityIdPath, repository: IdentityRepositoryDep
+    community_id: CommunityIdPath, _: ReadKey, repository: IdentityRepositoryDep
 ) -> list[LinkSuggestion]:
     """Unlinked identities on different platforms that share a name: candidates to link."""
     return await repository.suggestions(community_id)
