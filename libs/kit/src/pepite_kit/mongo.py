@@ -15,6 +15,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from pepite_kit.settings import MongoSettings
 
@@ -55,15 +56,49 @@ def create_client(settings: MongoSettings, *, app_name: str) -> AsyncMongoClient
     )
 
 
+#: Server codes for "an index of this name exists with other keys or options".
+_INDEX_CONFLICTS = frozenset({85, 86})
+_INDEX_NOT_FOUND = 27
+
+
 async def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> None:
-    """Create declared indexes (a no-op for those that already exist)."""
+    """Create declared indexes (a no-op for those that already exist).
+
+    Indexes are declared in code: when one of the same name exists with other keys or
+    options (the declaration changed), it is rebuilt as declared.
+    """
     by_collection: dict[str, list[IndexModel]] = {}
     for spec in specs:
         by_collection.setdefault(spec.collection, []).append(spec.model())
     for collection, models in by_collection.items():
-        await db[collection].create_indexes(models)
+        try:
+            await db[collection].create_indexes(models)
+        except OperationFailure as exc:
+            if exc.code not in _INDEX_CONFLICTS:
+                raise
+            for model in models:
+                await _replace_index(db, collection, model)
     if by_collection:
         logger.info("indexes ensured", extra={"collections": sorted(by_collection)})
+
+
+async def _replace_index(db: Database, collection: str, model: IndexModel) -> None:
+    try:
+        await db[collection].create_indexes([model])
+    except OperationFailure as exc:
+        if exc.code not in _INDEX_CONFLICTS:
+            raise
+        name = model.document["name"]
+        try:
+            await db[collection].drop_index(name)
+        except OperationFailure as missing:
+            if missing.code != _INDEX_NOT_FOUND:
+                raise
+            # The same keys are indexed under another name: that index serves as well.
+            logger.warning("index exists under another name", extra={"index": name})
+            return
+        logger.warning("rebuilt an index whose declaration changed", extra={"index": name})
+        await db[collection].create_indexes([model])
 
 
 @asynccontextmanager

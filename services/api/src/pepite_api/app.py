@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import make_asgi_app
 
+from pepite_api.cache import TtlCache
 from pepite_api.deps import ApiState
 from pepite_api.identities import INDEXES as IDENTITY_INDEXES
 from pepite_api.keys import KEY_INDEXES, KeyCache, RateLimiter
 from pepite_api.limits import BodySizeLimitMiddleware
+from pepite_api.messages import MESSAGE_INDEXES
 from pepite_api.problems import Problem, install_problem_handlers
-from pepite_api.routes import communities, health, keys, people
+from pepite_api.routes import communities, health, insights, keys, messages, people, topics
 from pepite_api.settings import Settings
 from pepite_kit import EventPublisher, IndexSpec
 from pepite_kit.http import MetricsMiddleware
@@ -32,7 +34,7 @@ including the ones before. Lists are paginated with cursors: pass `next_cursor` 
 
 def api_indexes() -> Iterable[IndexSpec]:
     """Indexes the API's own collections and reads need."""
-    return (*IDENTITY_INDEXES, *KEY_INDEXES)
+    return (*IDENTITY_INDEXES, *KEY_INDEXES, *MESSAGE_INDEXES)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -54,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
                     burst_s=settings.rate_limit_burst_seconds,
                 ),
                 touched={},
+                reports=TtlCache(settings.insights_cache_seconds),
             )
             yield
 
@@ -68,6 +71,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(communities.router)
     app.include_router(keys.router)
     app.include_router(people.router)
+    app.include_router(insights.router)
+    app.include_router(messages.router)
+    app.include_router(topics.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)

@@ -12,12 +12,14 @@ from typing import Annotated
 from fastapi import Depends, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pepite_api.cache import TtlCache
 from pepite_api.identities import IdentityRepository
 from pepite_api.keys import KeyCache, KeyRepository, Principal, RateLimiter, Scope, grants
 from pepite_api.problems import ProblemError
 from pepite_api.repository import StatusRepository
 from pepite_api.settings import Settings
 from pepite_kit import Database, EventPublisher
+from pepite_reports.insights import InsightsReport
 
 #: last_used_at is written at most this often per key and process.
 _TOUCH_EVERY_S = 60.0
@@ -33,6 +35,7 @@ class ApiState:
     keys: KeyCache
     limiter: RateLimiter
     touched: dict[str, float]
+    reports: TtlCache[InsightsReport]
 
 
 def get_state(request: Request) -> ApiState:

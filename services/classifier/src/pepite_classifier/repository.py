@@ -12,7 +12,6 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import BulkWriteError
 
 from pepite_classifier.rollups import RollupState
-from pepite_reports.rollups import utc_day
 from pepite_classifier.service import (
     BatchWrites,
     ChannelSighting,
@@ -36,6 +35,7 @@ from pepite_contracts import (
     ThreadRef,
 )
 from pepite_kit import Database, IndexSpec
+from pepite_reports.rollups import utc_day
 
 MESSAGES = "messages"
 MEMBERS = "members"
@@ -44,11 +44,19 @@ CHANNELS = "channels"
 _DUPLICATE_KEY = 11000
 
 INDEXES: list[IndexSpec] = [
-    IndexSpec(MESSAGES, [("community_id", 1), ("created_at", 1)], "community_time"),
+    # ``_id`` last: lists sort by (time, id) so pages are stable when times tie, and the
+    # index then gives that order without sorting in memory.
+    IndexSpec(MESSAGES, [("community_id", 1), ("created_at", 1), ("_id", 1)], "community_time"),
     IndexSpec(
-        MESSAGES, [("community_id", 1), ("channel.id", 1), ("created_at", 1)], "channel_time"
+        MESSAGES,
+        [("community_id", 1), ("channel.id", 1), ("created_at", 1), ("_id", 1)],
+        "channel_time",
     ),
-    IndexSpec(MESSAGES, [("community_id", 1), ("author.id", 1), ("created_at", 1)], "author_time"),
+    IndexSpec(
+        MESSAGES,
+        [("community_id", 1), ("author.id", 1), ("created_at", 1), ("_id", 1)],
+        "author_time",
+    ),
     IndexSpec(MEMBERS, [("community_id", 1), ("last_seen_at", -1)], "community_last_seen"),
     IndexSpec(CHANNELS, [("community_id", 1)], "community"),
     # Insight messages waiting for a topic: few at a time, found without a scan.

@@ -1,0 +1,63 @@
+"""Insights: what the community expressed over a window, by kind and category."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from pepite_api.deps import ReadKey, StateDep
+from pepite_api.problems import COMMON_RESPONSES, ProblemError
+from pepite_api.routes.communities import CommunityIdPath
+from pepite_contracts import MessageKind
+from pepite_reports.insights import InsightsReport, InsightsService, NoDataError
+
+router = APIRouter(
+    prefix="/v1/communities/{community_id}", tags=["insights"], responses=COMMON_RESPONSES
+)
+
+
+@router.get("/insights", response_model=InsightsReport)
+async def insights_report(
+    *,
+    community_id: CommunityIdPath,
+    _: ReadKey,
+    state: StateDep,
+    days: Annotated[
+        int | None, Query(ge=1, le=3660, description="Window in days (default 30).")
+    ] = None,
+    months: Annotated[
+        int | None, Query(ge=1, le=120, description="...or in calendar months.")
+    ] = None,
+    until: Annotated[
+        date | None,
+        Query(description="Last day of the window (UTC); default: the last day with data."),
+    ] = None,
+    channel_id: Annotated[str | None, Query(max_length=200)] = None,
+    kind: Annotated[MessageKind | None, Query(description="Only this kind.")] = None,
+) -> InsightsReport:
+    """Counts and shares of questions, problems, requests and satisfaction by category,
+    by channel and by sentiment, each with its change against the previous window."""
+    if days is not None and months is not None:
+        raise ProblemError(422, "give the window in days or in months, not both")
+    if days is None and months is None:
+        days = 30
+    key = (community_id, days, months, until, channel_id, kind)
+    report = state.reports.get(key)
+    if report is None:
+        try:
+            report = await InsightsService(state.db).report(
+                community_id,
+                days=days,
+                months=months,
+                until=until,
+                channel_id=channel_id,
+                kind=kind,
+            )
+        except NoDataError as exc:
+            raise ProblemError(404, str(exc)) from None
+        except ValueError as exc:
+            raise ProblemError(422, str(exc)) from None
+        state.reports.put(key, report)
+    return report
