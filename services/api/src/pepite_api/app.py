@@ -16,8 +16,20 @@ from pepite_api.identities import INDEXES as IDENTITY_INDEXES
 from pepite_api.keys import KEY_INDEXES, KeyCache, RateLimiter
 from pepite_api.limits import BodySizeLimitMiddleware
 from pepite_api.messages import MESSAGE_INDEXES
+from pepite_api.moderation import MODERATION_INDEXES
+from pepite_api.privacy import PRIVACY_INDEXES
 from pepite_api.problems import Problem, install_problem_handlers
-from pepite_api.routes import communities, health, insights, keys, messages, people, topics
+from pepite_api.routes import (
+    communities,
+    health,
+    insights,
+    keys,
+    members,
+    messages,
+    moderation,
+    people,
+    topics,
+)
 from pepite_api.settings import Settings
 from pepite_kit import EventPublisher, IndexSpec
 from pepite_kit.http import MetricsMiddleware
@@ -34,7 +46,13 @@ including the ones before. Lists are paginated with cursors: pass `next_cursor` 
 
 def api_indexes() -> Iterable[IndexSpec]:
     """Indexes the API's own collections and reads need."""
-    return (*IDENTITY_INDEXES, *KEY_INDEXES, *MESSAGE_INDEXES)
+    return (
+        *IDENTITY_INDEXES,
+        *KEY_INDEXES,
+        *MESSAGE_INDEXES,
+        *MODERATION_INDEXES,
+        *PRIVACY_INDEXES,
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -70,10 +88,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(communities.router)
     app.include_router(keys.router)
+    app.include_router(members.router)
     app.include_router(people.router)
     app.include_router(insights.router)
     app.include_router(messages.router)
     app.include_router(topics.router)
+    app.include_router(moderation.router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)

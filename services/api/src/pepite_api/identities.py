@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pepite_api.schemas import Identity, LinkSuggestion, Person
+from pepite_api.schemas import Identity, LinkSuggestion, MemberActivity, Person
 from pepite_kit import Database, IndexSpec
 
 MEMBERS = "members"
@@ -204,6 +204,67 @@ class IdentityRepository:
         if document is None:
             return None
         return _identity(document), document.get("person_id")
+
+    async def page(
+        self, community_id: str, *, limit: int, after: tuple[str, str] | None, query: str | None
+    ) -> list[Identity]:
+        """Identities of the community by name, from ``after`` (name key, member id) on."""
+        filters: dict[str, Any] = {"community_id": community_id}
+        if query:
+            filters["name"] = {"$regex": f"^{re.escape(query)}", "$options": "i"}
+        if after is not None:
+            filters["$or"] = [
+                {"name": {"$gt": after[0]}},
+                {"name": after[0], "_id": {"$gt": after[1]}},
+            ]
+        cursor = (
+            self._db[MEMBERS]
+            .find(filters, _IDENTITY_FIELDS)
+            .sort([("name", 1), ("_id", 1)])
+            .limit(limit)
+        )
+        return [_identity(doc) async for doc in cursor]
+
+    async def activity(self, community_id: str, member_id: str) -> MemberActivity:
+        """Messages of the member, by kind and channel."""
+        pipeline: list[dict[str, Any]] = [
+            {
+                "$match": {
+                    "community_id": community_id,
+                    "author.id": member_id,
+                    "deleted_at": {"$exists": False},
+                }
+            },
+            {
+                "$facet": {
+                    "totals": [
+                        {
+                            "$group": {
+                                "_id": None,
+                                "n": {"$sum": 1},
+                                "first": {"$min": "$created_at"},
+                                "last": {"$max": "$created_at"},
+                            }
+                        }
+                    ],
+                    "kinds": [{"$group": {"_id": "$analysis.kind", "n": {"$sum": 1}}}],
+                    "channels": [
+                        {"$group": {"_id": "$channel.id", "n": {"$sum": 1}}},
+                        {"$sort": {"n": -1, "_id": 1}},
+                        {"$limit": 10},
+                    ],
+                }
+            },
+        ]
+        [result] = await (await self._db["messages"].aggregate(pipeline)).to_list()
+        totals = result["totals"][0] if result["totals"] else {}
+        return MemberActivity(
+            messages=totals.get("n", 0),
+            first_message_at=totals.get("first"),
+            last_message_at=totals.get("last"),
+            kinds={doc["_id"]: doc["n"] for doc in result["kinds"] if doc["_id"]},
+            channels={doc["_id"]: doc["n"] for doc in result["channels"]},
+        )
 
     async def suggestions(self, community_id: str, limit: int = 100) -> list[LinkSuggestion]:
         """Unlinked identities on different platforms sharing a folded name or display name."""

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from pepite_contracts import ConsentFlags
+
 
 class CommunityStatus(BaseModel):
     """What is stored for one community: enough for an operator to check an import."""
@@ -58,11 +60,25 @@ class Person(BaseModel):
     updated_at: datetime
 
 
+class MemberActivity(BaseModel):
+    """What a member wrote, counted."""
+
+    messages: int
+    first_message_at: datetime | None
+    last_message_at: datetime | None
+    kinds: dict[str, int] = Field(default_factory=dict, description="Messages per kind.")
+    channels: dict[str, int] = Field(
+        default_factory=dict, description="Messages per channel id (the 10 most used)."
+    )
+
+
 class MemberProfile(BaseModel):
     """A platform identity, and the person it is linked to, if any."""
 
     identity: Identity
     person: Person | None
+    activity: MemberActivity | None = None
+    consent: ConsentFlags | None = None
 
 
 class LinkRequest(BaseModel):

@@ -10,29 +10,13 @@ from pepite_api.deps import IdentityRepositoryDep, ReadKey, WriteKey
 from pepite_api.identities import UnknownMembersError
 from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
-from pepite_api.schemas import LinkRequest, LinkSuggestion, MemberProfile, Person
+from pepite_api.schemas import LinkRequest, LinkSuggestion, Person
 
 router = APIRouter(
     prefix="/v1/communities/{community_id}", tags=["members"], responses=COMMON_RESPONSES
 )
 
 MemberIdPath = Annotated[str, Path(min_length=3, max_length=300)]
-
-
-@router.get("/members/{member_id}", response_model=MemberProfile)
-async def member_profile(
-    community_id: CommunityIdPath,
-    member_id: MemberIdPath,
-    _: ReadKey,
-    repository: IdentityRepositoryDep,
-) -> MemberProfile:
-    """A platform identity and the person it is linked to."""
-    found = await repository.identity(community_id, member_id)
-    if found is None:
-        raise ProblemError(404, f"no member {member_id!r} in community {community_id!r}")
-    identity, person_id = found
-    person = await repository.person(community_id, person_id) if person_id else None
-    return MemberProfile(identity=identity, person=person)
 
 
 @router.post("/people", response_model=Person)

@@ -1,0 +1,230 @@
+"""Members' consent and erasure, as the API records them, and member exports.
+
+Consent and erasure are announced on ``members.events`` so every service applies them to
+what it stores; the API keeps its own record of both (``consents``, ``erasures``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from pepite_api.identities import MEMBERS, PEOPLE
+from pepite_api.moderation import MODERATION_ITEMS
+from pepite_contracts import (
+    ConsentChange,
+    ConsentFlags,
+    MemberConsentChanged,
+    MemberErased,
+    MemberErasure,
+    Topic,
+    encode_event,
+    partition_key,
+)
+from pepite_kit import Database, EventPublisher, IndexSpec, KafkaSettings
+
+CONSENTS = "consents"
+ERASURES = "erasures"
+
+PRIVACY_INDEXES = (IndexSpec(ERASURES, [("community_id", 1)], "community"),)
+
+
+class MemberConsent(BaseModel):
+    member_id: str
+    consent: ConsentFlags
+    changed_at: datetime | None = Field(description="Null while the defaults apply.")
+
+
+class ErasureReceipt(BaseModel):
+    """An erasure request, accepted: every service removes or anonymizes the member."""
+
+    member_id: str
+    pseudonym: str = Field(description="What replaces the member where counts must stay.")
+    requested_at: datetime
+
+
+class ErasedMemberError(Exception):
+    """The member was erased: nothing more is recorded about them."""
+
+
+class PrivacyRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def consent(self, community_id: str, member_id: str) -> MemberConsent:
+        doc = await self._db[CONSENTS].find_one({"_id": member_id, "community_id": community_id})
+        if doc is None:
+            return MemberConsent(member_id=member_id, consent=ConsentFlags(), changed_at=None)
+        return MemberConsent(
+            member_id=member_id,
+            consent=ConsentFlags(**doc["consent"]),
+            changed_at=doc["changed_at"],
+        )
+
+    async def set_consent(
+        self, community_id: str, member_id: str, consent: ConsentFlags
+    ) -> MemberConsent:
+        if await self.erasure(community_id, member_id) is not None:
+            raise ErasedMemberError(member_id)
+        now = datetime.now(UTC)
+        await self._db[CONSENTS].update_one(
+            {"_id": member_id},
+            {
+                "$set": {
+                    "community_id": community_id,
+                    "consent": consent.model_dump(),
+                    "changed_at": now,
+                }
+            },
+            upsert=True,
+        )
+        return MemberConsent(member_id=member_id, consent=consent, changed_at=now)
+
+    async def erasure(self, community_id: str, member_id: str) -> ErasureReceipt | None:
+        doc = await self._db[ERASURES].find_one({"_id": member_id, "community_id": community_id})
+        if doc is None:
+            return None
+        return ErasureReceipt(
+            member_id=member_id, pseudonym=doc["pseudonym"], requested_at=doc["requested_at"]
+        )
+
+    async def record_erasure(self, community_id: str, member_id: str) -> ErasureReceipt:
+        """Record the request (once: asking again keeps the first pseudonym) and remove
+        what the API itself holds about the member."""
+        now = datetime.now(UTC)
+        await self._db[ERASURES].update_one(
+            {"_id": member_id},
+            {
+                "$setOnInsert": {
+                    "community_id": community_id,
+                    "pseudonym": f"erased:{community_id}:{uuid.uuid4().hex[:16]}",
+                    "requested_at": now,
+                }
+            },
+            upsert=True,
+        )
+        receipt = await self.erasure(community_id, member_id)
+        assert receipt is not None
+        await self._db[CONSENTS].delete_one({"_id": member_id})
+        # Linked identities stay linked among themselves; this one leaves its person.
+        async for person in self._db[PEOPLE].find({"member_ids": member_id}):
+            remaining = [m for m in person["member_ids"] if m != member_id]
+            if len(remaining) < 2:
+                await self._db[PEOPLE].delete_one({"_id": person["_id"]})
+                await self._db[MEMBERS].update_many(
+                    {"_id": {"$in": remaining}}, {"$unset": {"person_id": ""}}
+                )
+            else:
+                await self._db[PEOPLE].update_one(
+                    {"_id": person["_id"]}, {"$set": {"member_ids": remaining}}
+                )
+        await self._db[MODERATION_ITEMS].update_many(
+            {"author.id": member_id},
+            {"$set": {"author": {"id": receipt.pseudonym, "name": "erased member"}}},
+        )
+        return receipt
+
+
+async def announce_consent(
+    publisher: EventPublisher, settings: KafkaSettings, community_id: str, consent: MemberConsent
+) -> None:
+    assert consent.changed_at is not None
+    event = MemberConsentChanged(
+        community_id=community_id,
+        payload=ConsentChange(
+            member_id=consent.member_id,
+            community_id=community_id,
+            consent=consent.consent,
+            changed_at=consent.changed_at,
+        ),
+    )
+    await _publish(publisher, settings, community_id, consent.member_id, encode_event(event))
+
+
+async def announce_erasure(
+    publisher: EventPublisher, settings: KafkaSettings, community_id: str, receipt: ErasureReceipt
+) -> None:
+    event = MemberErased(
+        community_id=community_id,
+        payload=MemberErasure(
+            member_id=receipt.member_id,
+            community_id=community_id,
+            pseudonym=receipt.pseudonym,
+            requested_at=receipt.requested_at,
+        ),
+    )
+    await _publish(publisher, settings, community_id, receipt.member_id, encode_event(event))
+
+
+async def _publish(
+    publisher: EventPublisher,
+    settings: KafkaSettings,
+    community_id: str,
+    member_id: str,
+    value: bytes,
+) -> None:
+    # Keyed by member: one member's consent changes and erasure stay in order.
+    await publisher.send(
+        settings.topic_name(Topic.MEMBERS_EVENTS),
+        value,
+        key=partition_key(community_id, member_id),
+    )
+    await publisher.flush()
+
+
+class MemberExport(BaseModel):
+    """Everything Pépite stores about one member (the shape of the export document)."""
+
+    member_id: str
+    community_id: str
+    exported_at: datetime
+    identity: dict[str, Any] | None
+    person: dict[str, Any] | None
+    consent: MemberConsent
+    messages: list[dict[str, Any]] = Field(description="Every message, with its analysis.")
+    moderation: list[dict[str, Any]] = Field(description="Moderation items about the member.")
+
+
+_EXPORT_DROP = {"content_digest", "analysis_digest", "version_at", "topic_pending"}
+
+
+def _clean(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in _EXPORT_DROP}
+
+
+async def export_member(
+    db: Database, community_id: str, member_id: str, consent: MemberConsent
+) -> AsyncIterator[bytes]:
+    """The export as JSON, streamed: a prolific member's messages never sit in memory."""
+    any_json: TypeAdapter[Any] = TypeAdapter(Any)
+    identity = await db[MEMBERS].find_one({"_id": member_id, "community_id": community_id})
+    person = await db[PEOPLE].find_one({"member_ids": member_id, "community_id": community_id})
+    head = {
+        "member_id": member_id,
+        "community_id": community_id,
+        "exported_at": datetime.now(UTC),
+        "identity": identity,
+        "person": person,
+        "consent": consent.model_dump(),
+    }
+    yield any_json.dump_json(head)[:-1] + b',"messages":['
+    first = True
+    async for doc in (
+        db["messages"]
+        .find({"community_id": community_id, "author.id": member_id}, {"raw": 0})
+        .sort([("created_at", 1), ("_id", 1)])
+    ):
+        yield (b"" if first else b",") + any_json.dump_json(_clean(doc))
+        first = False
+    yield b'],"moderation":['
+    first = True
+    async for doc in db[MODERATION_ITEMS].find(
+        {"community_id": community_id, "author.id": member_id}
+    ):
+        yield (b"" if first else b",") + any_json.dump_json(doc)
+        first = False
+    yield b"]}"
