@@ -30,6 +30,7 @@ def api_settings(stack: Stack, db_name: str, kafka_settings: KafkaSettings) -> S
         secrets_key=SECRETS_KEY,
         webhook_allowed_targets=["127.0.0.1"],
         insights_cache_seconds=0,
+        key_cache_seconds=0,
     )
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pepite_api.problems import PROBLEM_JSON
 
 
-class BodyTooLargeError(Exception):
-    pass
+class BodyTooLargeError(HTTPException):
+    """Raised from ``receive``: an HTTPException, so the app's handlers answer it as a
+    problem rather than as a body that failed to parse."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is over the limit of {max_bytes} bytes")
 
 
 class BodySizeLimitMiddleware:
@@ -42,7 +47,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self._max_bytes:
-                    raise BodyTooLargeError
+                    raise BodyTooLargeError(self._max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -41,6 +41,8 @@ async def unlink_identity(
     repository: IdentityRepositoryDep,
 ) -> Person | None:
     """Take an identity out of its person; returns the person, or null if dissolved."""
+    if await repository.identity(community_id, member_id) is None:
+        raise ProblemError(404, f"no member {member_id!r} in community {community_id!r}")
     return await repository.unlink(community_id, member_id)
 
 
