@@ -142,3 +142,11 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem_response_doc("A field of the request is invalid; `errors` says which."),
     429: _problem_response_doc("Too many requests for this key: wait `Retry-After` seconds."),
 }
+
+#: Extra errors of the few routes that can answer them.
+CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    409: _problem_response_doc("It exists already.")
+}
+GONE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    410: _problem_response_doc("The member was erased; nothing more is recorded about them.")
+}

@@ -28,7 +28,7 @@ from pepite_api.pagination import (
     encode_cursor,
     page_of,
 )
-from pepite_api.problems import COMMON_RESPONSES, ProblemError
+from pepite_api.problems import COMMON_RESPONSES, CONFLICT_RESPONSE, ProblemError
 from pepite_api.schemas import CommunityStatus
 from pepite_contracts import COMMUNITY_ID_PATTERN
 
@@ -44,7 +44,7 @@ def get_community_repository(db: DbDep) -> CommunityRepository:
 CommunityRepositoryDep = Annotated[CommunityRepository, Depends(get_community_repository)]
 
 
-@router.post("", status_code=201, response_model=Community)
+@router.post("", status_code=201, response_model=Community, responses=CONFLICT_RESPONSE)
 async def create_community(
     _: OperatorKey, request: CommunityCreate, repository: CommunityRepositoryDep
 ) -> Community:

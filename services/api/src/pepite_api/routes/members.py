@@ -34,7 +34,7 @@ from pepite_api.privacy import (
     announce_erasure,
     export_member,
 )
-from pepite_api.problems import COMMON_RESPONSES, ProblemError
+from pepite_api.problems import COMMON_RESPONSES, GONE_RESPONSE, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
 from pepite_api.schemas import Identity, MemberProfile
 from pepite_contracts import ConsentFlags
@@ -104,7 +104,7 @@ async def get_consent(
     return await PrivacyRepository(db).consent(community_id, member_id)
 
 
-@router.put("/{member_id}/consent", response_model=MemberConsent)
+@router.put("/{member_id}/consent", response_model=MemberConsent, responses=GONE_RESPONSE)
 async def set_consent(
     *,
     community_id: CommunityIdPath,
