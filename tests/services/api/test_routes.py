@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 from tests.kafka_helpers import read_topic
 from tests.services.api.conftest import Api
 from tests.services.api.seed import START, Seeded, seed_community
 
 from pepite_api.keys import Scope
+from pepite_api.messages import MessageOut
 from pepite_api.moderation import ModerationQueueHandler, ModerationRepository
+from pepite_api.pagination import Page
 from pepite_contracts import (
     Analysis,
     AnalyzedMessage,
@@ -66,6 +69,10 @@ async def test_messages_pages_cover_everything_once_newest_first(
     assert sorted(ids) == sorted(seeded.message_ids)
     times = [str(item["created_at"]) for item in items]
     assert times == sorted(times, reverse=True)
+    # Lists are serialized without the response model: they must still match it.
+    page = await admin.get("/v1/communities/acme/messages?limit=5")
+    strict = TypeAdapter(Page[MessageOut]).validate_json(page.content)
+    assert strict.model_dump(mode="json") == page.json()
 
 
 async def test_message_filters_and_search(admin: httpx.AsyncClient, seeded: Seeded) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic_core import to_json
 
 from pepite_api.deps import DbDep, ReadKey
 from pepite_api.messages import MessageFilters, MessageOut, MessageRepository
@@ -15,7 +16,6 @@ from pepite_api.pagination import (
     Page,
     decode_cursor,
     encode_cursor,
-    page_of,
 )
 from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
@@ -74,7 +74,7 @@ async def list_messages(
     filters: Annotated[MessageFilters, Depends(message_filters)],
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-) -> Page[MessageOut]:
+) -> Response:
     """Messages newest first, filtered by words, channel, member, kind, sentiment, time."""
     after = None
     if cursor:
@@ -83,7 +83,14 @@ async def list_messages(
             raise ProblemError(400, "invalid cursor: not a cursor of this list")
         after = (created_at, message_id)
     items = await repository.page(community_id, filters, limit=limit + 1, after=after)
-    return page_of(items, limit, lambda m: encode_cursor(m.created_at, m.message_id))
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["message_id"])
+    # Serialized in one go, not through the response model (see message_json).
+    return Response(
+        to_json({"items": items, "next_cursor": next_cursor}), media_type="application/json"
+    )
 
 
 @router.get("/messages/{message_id}", response_model=MessageOut)
