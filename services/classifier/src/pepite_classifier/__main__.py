@@ -10,11 +10,13 @@ from typing import Any
 
 from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
+from pepite_classifier.analysis.llm.prompt import CacheKeys
 from pepite_classifier.analysis.llm.topic_namer import OpenAITopicNamer
 from pepite_classifier.analysis.llm_repository import LlmRepository
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.handlers import RawMessageHandler
 from pepite_classifier.placement import StreamActivity, TopicPlacer
+from pepite_classifier.privacy_stage import PrivacyStage
 from pepite_classifier.repository import INDEXES, AnalysisRepository, ClassifierRepository
 from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_classifier.settings import Settings
@@ -52,6 +54,14 @@ class Classifier:
             publisher=runtime.publisher,
             analyzed_topic=settings.topic_name(Topic.MESSAGES_ANALYZED),
             activity=self.activity,
+            # The cache is searched whatever the analyzer now: it may have been filled
+            # while the LLM was configured.
+            privacy=PrivacyStage(
+                runtime.db,
+                cache_keys=CacheKeys(
+                    settings.openai_model, settings.llm_text_chars, settings.llm_context_chars
+                ),
+            ),
         )
         handler = RawMessageHandler(stage)
         return [

@@ -40,6 +40,9 @@ from pepite_reports.rollups import utc_day
 MESSAGES = "messages"
 MEMBERS = "members"
 CHANNELS = "channels"
+#: Members who asked to be erased (``_id``: member id): what stops a re-import from
+#: bringing them back. Holds their id, community and pseudonym, nothing else.
+ERASED_MEMBERS = "erased_members"
 
 _DUPLICATE_KEY = 11000
 
@@ -73,6 +76,15 @@ INDEXES: list[IndexSpec] = [
         "community_deleted",
         partial_filter={"deleted_at": {"$exists": True}},
     ),
+    # An erasure finds the messages that mention the member; few messages mention anyone.
+    IndexSpec(
+        MESSAGES,
+        [("mentions.member_id", 1)],
+        "mentioned",
+        partial_filter={"mentions.member_id": {"$exists": True}},
+    ),
+    # Every batch reads the erased members of its communities.
+    IndexSpec(ERASED_MEMBERS, [("community_id", 1)], "community"),
 ]
 
 #: What a deleted message keeps: enough to count and place it, nothing it said.
@@ -106,7 +118,7 @@ class ClassifierRepository:
     async def apply(self, writes: BatchWrites) -> None:
         """Store one batch's messages, members and channels."""
         if writes.messages:
-            await self._store_messages(writes.messages)
+            await self._store_messages(writes.messages, writes.anonymized)
         if writes.edits:
             await self._apply_edits(writes.edits)
         if writes.deletions:
@@ -114,21 +126,29 @@ class ClassifierRepository:
         await self._store_members(writes.members)
         await self._store_channels(writes.channels)
 
-    async def _store_messages(self, messages: dict[str, NormalizedMessage]) -> None:
+    async def _store_messages(
+        self, messages: dict[str, NormalizedMessage], anonymized: set[str]
+    ) -> None:
         """Insert what is new, overwrite what is superseded, leave replays alone.
 
         Inserting is several times cheaper for MongoDB than upserting, and a replay
         (the common case after a crash or a re-import) then costs one indexed read.
+
+        Args:
+            messages: The messages to store, by id.
+            anonymized: Those of ``messages`` whose author was erased (already
+                anonymized): they are marked so, and never analyzed.
         """
         collection = self._db[MESSAGES]
         stored: dict[str, StoredVersion | None] = {
-            # A deleted message stays deleted: no copy of it is written again.
+            # A deleted message stays deleted, an erased member's message stays
+            # anonymized: no copy of either is written again.
             doc["_id"]: None
-            if "deleted_at" in doc
+            if "deleted_at" in doc or "erased_at" in doc
             else StoredVersion(doc["version_at"], doc.get("content_digest"))
             async for doc in collection.find(
                 {"_id": {"$in": list(messages)}},
-                {"version_at": 1, "content_digest": 1, "deleted_at": 1},
+                {"version_at": 1, "content_digest": 1, "deleted_at": 1, "erased_at": 1},
             )
         }
         digests = {message_id: content_digest(m) for message_id, m in messages.items()}
@@ -142,6 +162,8 @@ class ClassifierRepository:
             if known is None:
                 document = message_document(message, digests[message_id])
                 document["stored_at"] = now
+                if message_id in anonymized:
+                    document["erased_at"] = now
                 fresh.append(document)
             elif supersedes(message, digests[message_id], known):
                 changed.append(message_id)
@@ -159,20 +181,31 @@ class ClassifierRepository:
                 changed.extend(fresh[e["index"]]["_id"] for e in errors)
         if changed:
             await collection.bulk_write(
-                [self._overwrite(messages[i], digests[i]) for i in changed], ordered=False
+                [
+                    self._overwrite(
+                        messages[i], digests[i], erased_at=now if i in anonymized else None
+                    )
+                    for i in changed
+                ],
+                ordered=False,
             )
 
     @staticmethod
-    def _overwrite(message: NormalizedMessage, digest: str) -> UpdateOne:
+    def _overwrite(
+        message: NormalizedMessage, digest: str, *, erased_at: datetime | None = None
+    ) -> UpdateOne:
         document = message_document(message, digest)
         message_id = document.pop("_id")
         version = document["version_at"]
+        if erased_at is not None:
+            document["erased_at"] = erased_at
         return UpdateOne(
             # The condition is re-checked by the server, so concurrent writers of two
             # versions of one message always end with the newest stored.
             {
                 "_id": message_id,
                 "deleted_at": {"$exists": False},
+                "erased_at": {"$exists": False},
                 "$or": [
                     {"version_at": {"$lt": version}},
                     {"version_at": version, "content_digest": {"$ne": digest}},
@@ -186,6 +219,7 @@ class ClassifierRepository:
 
         An edit of a message never stored (it predates the live adapter, say) has
         nothing to apply to; the next history import brings the message, edit included.
+        An erased member's message takes no edit: it must stay empty.
         """
         updates = []
         for message_id, edit in edits.items():
@@ -207,6 +241,7 @@ class ClassifierRepository:
                     {
                         "_id": message_id,
                         "deleted_at": {"$exists": False},
+                        "erased_at": {"$exists": False},
                         "version_at": {"$lt": edit.edited_at},
                     },
                     {"$set": changes},
@@ -337,6 +372,8 @@ class StoredMessage:
     prior: PriorAnalysis | None
     #: The whole stored analysis, read only for messages waiting for a topic.
     analysis: Analysis | None = None
+    #: Its author was erased: nothing is left to analyze.
+    erased: bool = False
 
     def counted_before(self) -> RollupState | None:
         """Where the message counts in the rollups now, if it was analyzed."""
@@ -404,6 +441,7 @@ _ANALYSIS_FIELDS: dict[str, Any] = {
     "analysis.kind": 1,
     "analysis.sentiment": 1,
     "topic_id": 1,
+    "erased_at": 1,
 }
 
 
@@ -432,6 +470,7 @@ def _stored_message(doc: dict[str, Any], *, with_analysis: bool = False) -> Stor
         analysis=Analysis.model_validate(doc["analysis"])
         if with_analysis and doc.get("analysis")
         else None,
+        erased="erased_at" in doc,
     )
 
 

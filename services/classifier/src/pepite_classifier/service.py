@@ -10,8 +10,12 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 from pepite_contracts import (
     ChannelRef,
+    ConsentChange,
     Event,
     Member,
+    MemberConsentChanged,
+    MemberErased,
+    MemberErasure,
     MemberJoined,
     MemberLeft,
     MessageDeleted,
@@ -150,6 +154,25 @@ class BatchWrites:
     deletions: dict[str, MessageDeletion] = field(default_factory=dict)
     members: dict[str, MemberSighting] = field(default_factory=dict)
     channels: dict[tuple[str, str], ChannelSighting] = field(default_factory=dict)
+    #: The newest consent change per member.
+    consents: dict[str, ConsentChange] = field(default_factory=dict)
+    erasures: dict[str, MemberErasure] = field(default_factory=dict)
+    #: Messages stored anonymized: their author was erased.
+    anonymized: set[str] = field(default_factory=set)
+
+    def communities(self) -> set[str]:
+        """Every community something in this batch belongs to."""
+        return {
+            *(message.community_id for message in self.messages.values()),
+            *(edit.community_id for edit in self.edits.values()),
+            *(seen.community_id for seen in self.members.values()),
+            *(change.community_id for change in self.consents.values()),
+            *(erasure.community_id for erasure in self.erasures.values()),
+        }
+
+    def stores_people(self) -> bool:
+        """Whether writing this batch may store who someone is or what they wrote."""
+        return bool(self.messages or self.edits or self.members or self.consents)
 
 
 class Sighting(Protocol):
@@ -197,6 +220,8 @@ def plan_writes(events: Sequence[Event]) -> BatchWrites:
     A message seen twice in one batch (a replay, or an edit after its original) is
     written once, in its newest version. A deletion wins over everything else about its
     message, whatever the order: a re-imported old export must not bring a deleted text back.
+    Of a member's consent changes the newest counts. Erasures are only collected here:
+    what they remove depends on what is stored (see :mod:`pepite_classifier.privacy`).
     """
     writes = BatchWrites()
     for event in events:
@@ -222,7 +247,22 @@ def plan_writes(events: Sequence[Event]) -> BatchWrites:
                 sighting.joined_at = min(filter(None, (sighting.joined_at, change.at)))
             else:
                 sighting.left_at = max(filter(None, (sighting.left_at, change.at)))
+        elif isinstance(event, MemberConsentChanged | MemberErased):
+            _fold_privacy(writes, event)
     return writes
+
+
+def _fold_privacy(writes: BatchWrites, event: MemberConsentChanged | MemberErased) -> None:
+    if isinstance(event, MemberConsentChanged):
+        consent = event.payload
+        known_consent = writes.consents.get(consent.member_id)
+        if known_consent is None or consent.changed_at > known_consent.changed_at:
+            writes.consents[consent.member_id] = consent
+    else:
+        erasure = event.payload
+        known_erasure = writes.erasures.get(erasure.member_id)
+        if known_erasure is None or erasure.requested_at < known_erasure.requested_at:
+            writes.erasures[erasure.member_id] = erasure
 
 
 def edited_message(message: NormalizedMessage, edit: MessageEdit) -> NormalizedMessage:

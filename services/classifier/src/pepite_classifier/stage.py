@@ -17,6 +17,8 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
 from pepite_classifier.analyzed_events import analyzed_event, now_ms, publish_analyzed
 from pepite_classifier.placement import StreamActivity, embedded_insight
+from pepite_classifier.privacy import ERASED_ANALYSIS
+from pepite_classifier.privacy_stage import PrivacyStage
 from pepite_classifier.repository import (
     AnalysisRepository,
     AnalysisWrite,
@@ -61,6 +63,7 @@ class AnalysisStage:
         publisher: EventPublisher,
         analyzed_topic: str,
         activity: StreamActivity | None = None,
+        privacy: PrivacyStage | None = None,
     ) -> None:
         self._db = db
         self._store = store
@@ -71,15 +74,18 @@ class AnalysisStage:
         self._publisher = publisher
         self._analyzed_topic = analyzed_topic
         self._activity = activity or StreamActivity()
+        self._privacy = privacy or PrivacyStage(db)
 
     async def run(self, writes: BatchWrites) -> None:
         with self._activity.handling():
             await self._run(writes)
 
     async def _run(self, writes: BatchWrites) -> None:
+        erased = await self._privacy.before_store(writes)
         deletions = writes.deletions
         writes.deletions = {}
         await self._store.apply(writes)
+        await self._privacy.after_store(writes, erased)
         touched = [*writes.messages, *writes.edits]
         if touched:
             await self._analyze(touched)
@@ -96,26 +102,14 @@ class AnalysisStage:
         ]
         if not pending:
             return
-        messages = [message for message, _ in pending]
-        opted_out = await self._opted_out(messages)
-        contexts = await self._contexts(messages, opted_out)
-        requests = [
-            AnalysisRequest(
-                message_id=message.id,
-                community_id=message.community_id,
-                text=message.text,
-                context=contexts.get(message.id, ()),
-                author_is_bot=message.author.is_bot,
-                attachment_count=message.attachment_count,
-                ai_opt_out=message.author.id in opted_out,
-            )
-            for message in messages
-        ]
-        with ANALYZER_BATCH_SECONDS.labels(analyzer=self._analyzer.name.value).time():
-            outcomes = await self._analyzer.analyze(requests)
+        # An erased member's message has nothing left to read: no analyzer sees it.
+        outcomes = {m.id: AnalysisOutcome(ERASED_ANALYSIS) for m, _ in pending if m.erased}
+        messages = [message for message, _ in pending if not message.erased]
+        if messages:
+            outcomes.update(await self._ask_analyzer(messages))
         analyzed = [
-            Analyzed(message=message, outcome=outcome, digest=digest)
-            for (message, digest), outcome in zip(pending, outcomes, strict=True)
+            Analyzed(message=message, outcome=outcomes[message.id], digest=digest)
+            for message, digest in pending
         ]
         analyzed = await self._place_in_topics(analyzed)
         analyzed_at = now_ms()
@@ -174,6 +168,26 @@ class AnalysisStage:
                 for item in landed
             ),
         )
+
+    async def _ask_analyzer(self, messages: Sequence[StoredMessage]) -> dict[str, AnalysisOutcome]:
+        """The analyzer's outcome for each message, by id."""
+        opted_out = await self._opted_out(messages)
+        contexts = await self._contexts(messages, opted_out)
+        requests = [
+            AnalysisRequest(
+                message_id=message.id,
+                community_id=message.community_id,
+                text=message.text,
+                context=contexts.get(message.id, ()),
+                author_is_bot=message.author.is_bot,
+                attachment_count=message.attachment_count,
+                ai_opt_out=message.author.id in opted_out,
+            )
+            for message in messages
+        ]
+        with ANALYZER_BATCH_SECONDS.labels(analyzer=self._analyzer.name.value).time():
+            outcomes = await self._analyzer.analyze(requests)
+        return {message.id: outcome for message, outcome in zip(messages, outcomes, strict=True)}
 
     async def _opted_out(self, messages: Sequence[StoredMessage]) -> set[str]:
         """Authors whose texts must not reach a remote model (only asked when one is used)."""

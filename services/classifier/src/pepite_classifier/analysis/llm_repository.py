@@ -115,6 +115,11 @@ class LlmRepository:
             ordered=False,
         )
 
+    async def forget(self, keys: Collection[str]) -> None:
+        """Drop cached answers (about an erased member's words)."""
+        if keys:
+            await self._cache.delete_many({"_id": {"$in": list(keys)}})
+
     async def add_usage(self, community_id: str, month: str, delta: UsageDelta) -> None:
         """Add to a community's month of usage (created on first use)."""
         increments = delta.increments()

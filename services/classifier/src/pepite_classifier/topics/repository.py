@@ -212,12 +212,21 @@ class TopicRepository:
     # -- messages ---------------------------------------------------------------------
 
     async def live_insights(self, message_ids: Sequence[str]) -> dict[str, LiveMessage]:
-        """Which of ``message_ids`` are stored, not deleted and still insights; their topics."""
+        """Which of ``message_ids`` are stored, not deleted and still insights; their topics.
+
+        An erased member's message is not: its embedding, if one was stored while the
+        erasure went on, is dropped rather than clustered.
+        """
         kinds = sorted(kind.value for kind in INSIGHT_KINDS)
         live: dict[str, LiveMessage] = {}
         for chunk in _chunks(message_ids):
             cursor = self._db[MESSAGES].find(
-                {"_id": {"$in": chunk}, "deleted_at": None, "analysis.kind": {"$in": kinds}},
+                {
+                    "_id": {"$in": chunk},
+                    "deleted_at": None,
+                    "erased_at": None,
+                    "analysis.kind": {"$in": kinds},
+                },
                 {"analysis.kind": 1, "topic_id": 1},
             )
             async for doc in cursor:
@@ -236,6 +245,48 @@ class TopicRepository:
                     text=doc.get("text") or "", author_id=(doc.get("author") or {}).get("id")
                 )
         return texts
+
+    async def texts_in_topics(
+        self, community_id: str, topic_ids: Sequence[str], *, except_author: str
+    ) -> dict[str, list[str]]:
+        """The texts of the messages of each topic, but those of one author, by topic id."""
+        texts: dict[str, list[str]] = {topic_id: [] for topic_id in topic_ids}
+        cursor = self._db[MESSAGES].find(
+            {
+                "community_id": community_id,
+                "topic_id": {"$in": list(topic_ids)},
+                "author.id": {"$ne": except_author},
+                "deleted_at": None,
+            },
+            {"text": 1, "topic_id": 1},
+        )
+        async for doc in cursor:
+            if doc.get("text"):
+                texts[doc["topic_id"]].append(doc["text"])
+        return texts
+
+    async def relabel(self, topics: Sequence[Topic]) -> None:
+        """Store new keywords, names and samples of topics (nothing else changes)."""
+        if not topics:
+            return
+        await self._db[TOPICS].bulk_write(
+            [
+                UpdateOne(
+                    {"_id": topic.id},
+                    {
+                        "$set": {
+                            "keywords": topic.keywords,
+                            "name": topic.name,
+                            "named_by": topic.named_by.value,
+                            "sample_ids": topic.sample_ids,
+                            "medoid_id": topic.medoid_id,
+                        }
+                    },
+                )
+                for topic in topics
+            ],
+            ordered=False,
+        )
 
     async def opted_out_authors(self, author_ids: Iterable[str]) -> set[str]:
         """Which of ``author_ids`` opted out of AI processing (``ai_opt_out`` on members)."""

@@ -73,6 +73,25 @@ class PromptMessage:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class CacheKeys:
+    """How the analyzer keys its answer cache, to find the answers about given texts."""
+
+    model: str
+    text_chars: int
+    context_chars: int
+
+    def of(self, text: str, context: str | None = None) -> str:
+        """The key of the answer about ``text`` replying to ``context``."""
+        message = PromptMessage.of(
+            text,
+            (context,) if context else (),
+            text_chars=self.text_chars,
+            context_chars=self.context_chars,
+        )
+        return message.cache_key(self.model)
+
+
 def render_batch(messages: Sequence[PromptMessage]) -> str:
     """The user turn of a call: message ``n`` of the sequence gets id ``n + 1``."""
     lines: list[str] = []
