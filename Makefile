@@ -55,10 +55,11 @@ lint: install ## ruff lint and format check
 typecheck: install ## mypy (strict on libs/)
 	$(RUN) mypy libs/*/src services/*/src
 
-bench: install stack-up ## Benchmark the pipeline and 1M-message imports; prints JSON lines
+bench: install stack-up ## Benchmark the pipeline, 1M-message imports and API load; prints JSON lines
 	$(RUN) python bench/pipeline.py
 	$(RUN) python bench/imports.py
 	$(RUN) python bench/llm_tokens.py
+	$(RUN) python bench/api_load.py
 
 bench-quality: install ## Score the local analyzer on the labeled sets in EVAL_DIR; prints JSON lines
 	$(RUN) python bench/quality.py

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import make_asgi_app
 
-from pepite_api.cache import TtlCache
+from pepite_api.cache import SharedCache
 from pepite_api.deps import ApiState
 from pepite_api.identities import INDEXES as IDENTITY_INDEXES
 from pepite_api.keys import KEY_INDEXES, KeyCache, RateLimiter
@@ -31,6 +31,8 @@ from pepite_api.routes import (
     topics,
 )
 from pepite_api.settings import Settings
+from pepite_api.webhooks.repository import WEBHOOK_INDEXES
+from pepite_api.webhooks.routes import router as webhooks_router
 from pepite_kit import EventPublisher, IndexSpec
 from pepite_kit.http import MetricsMiddleware
 from pepite_kit.mongo import mongo_database
@@ -49,6 +51,7 @@ def api_indexes() -> Iterable[IndexSpec]:
     return (
         *IDENTITY_INDEXES,
         *KEY_INDEXES,
+        *WEBHOOK_INDEXES,
         *MESSAGE_INDEXES,
         *MODERATION_INDEXES,
         *PRIVACY_INDEXES,
@@ -74,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
                     burst_s=settings.rate_limit_burst_seconds,
                 ),
                 touched={},
-                reports=TtlCache(settings.insights_cache_seconds),
+                reports=SharedCache(settings.insights_cache_seconds),
             )
             yield
 
@@ -94,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(topics.router)
     app.include_router(moderation.router)
+    app.include_router(webhooks_router)
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)

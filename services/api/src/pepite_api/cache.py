@@ -1,37 +1,88 @@
-"""A small in-process cache with a time to live, for answers that are costly and shared."""
+"""An in-process cache for answers that are costly and shared (insights reports).
+
+Three rules keep a busy dashboard cheap: a fresh answer is served from memory; an
+expired one is still served while one background task recomputes it (stale while
+revalidate); and when nothing is cached, concurrent requests for the same key wait for
+one computation instead of each starting their own.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
 
+logger = logging.getLogger(__name__)
 
-class TtlCache(Generic[V]):
-    """Keeps up to ``max_entries`` values for ``ttl_s`` seconds each, least recent out first."""
 
-    def __init__(self, ttl_s: float, max_entries: int = 2048) -> None:
+class SharedCache(Generic[V]):
+    """Values for ``ttl_s`` seconds, then served stale up to ``stale_s`` while refreshed."""
+
+    def __init__(self, ttl_s: float, *, stale_s: float | None = None, max_entries: int = 1024):
         self._ttl_s = ttl_s
+        self._stale_s = stale_s if stale_s is not None else 10 * ttl_s
         self._max_entries = max_entries
         self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self._running: dict[Hashable, asyncio.Future[V]] = {}
+        self._refreshes: set[asyncio.Task[None]] = set()
 
-    def get(self, key: Hashable) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] < time.monotonic():
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[V]]) -> V:
+        """The value of ``key``, computing it at most once at a time.
 
-    def put(self, key: Hashable, value: V) -> None:
+        Errors of ``compute`` reach every caller waiting on it and are not cached.
+        """
         if self._ttl_s <= 0:
-            return
-        self._entries[key] = (time.monotonic() + self._ttl_s, value)
+            return await compute()
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None:
+            stored_at, value = entry
+            age = now - stored_at
+            if age <= self._ttl_s:
+                self._entries.move_to_end(key)
+                return value
+            if age <= self._ttl_s + self._stale_s:
+                if key not in self._running:
+                    task = asyncio.create_task(self._refresh(key, compute))
+                    self._refreshes.add(task)
+                    task.add_done_callback(self._refreshes.discard)
+                return value
+        running = self._running.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        return await self._compute(key, compute)
+
+    async def _compute(self, key: Hashable, compute: Callable[[], Awaitable[V]]) -> V:
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._running[key] = future
+        try:
+            value = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            # Retrieved here so a failure nobody else waited for is not reported as lost.
+            future.exception()
+            raise
+        else:
+            future.set_result(value)
+            self._store(key, value)
+            return value
+        finally:
+            del self._running[key]
+
+    async def _refresh(self, key: Hashable, compute: Callable[[], Awaitable[V]]) -> None:
+        try:
+            await self._compute(key, compute)
+        except Exception:
+            # The stale value keeps being served; the next request tries again.
+            logger.warning("background refresh failed", exc_info=True)
+
+    def _store(self, key: Hashable, value: V) -> None:
+        self._entries[key] = (time.monotonic(), value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

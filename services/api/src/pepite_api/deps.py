@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pepite_api.cache import TtlCache
+from pepite_api.cache import SharedCache
 from pepite_api.identities import IdentityRepository
 from pepite_api.keys import KeyCache, KeyRepository, Principal, RateLimiter, Scope, grants
 from pepite_api.problems import ProblemError
@@ -35,7 +35,7 @@ class ApiState:
     keys: KeyCache
     limiter: RateLimiter
     touched: dict[str, float]
-    reports: TtlCache[InsightsReport]
+    reports: SharedCache[InsightsReport]
 
 
 def get_state(request: Request) -> ApiState:

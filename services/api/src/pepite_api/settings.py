@@ -28,8 +28,9 @@ class Settings(ServiceSettings):
     rate_limit_burst_seconds: float = Field(default=10.0, gt=0)
     #: A verified key is trusted this long before it is looked up again (revocation delay).
     key_cache_seconds: float = Field(default=5.0, ge=0)
-    #: An insights report is served from memory this long before it is recomputed.
-    insights_cache_seconds: float = Field(default=15.0, ge=0)
+    #: An insights report is served from memory this long; after that it is still served
+    #: while one background task recomputes it. 0 computes every request.
+    insights_cache_seconds: float = Field(default=60.0, ge=0)
     #: Encrypts webhook secrets at rest (any string, at least 32 characters). Webhook
     #: subscriptions cannot be created without it.
     secrets_key: SecretStr | None = Field(default=None, min_length=32)
@@ -44,5 +45,21 @@ class Settings(ServiceSettings):
     #: A subscription is disabled after this many failed attempts in a row.
     webhook_disable_after_failures: int = Field(default=50, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Each retry delay is shortened by a random fraction up to this, so the retries of
+    #: deliveries that failed together (a receiver's outage) do not all come back at once.
+    webhook_retry_jitter: float = Field(default=0.1, ge=0, lt=1)
+    #: After a secret rotation the previous secret keeps signing deliveries (a second
+    #: ``v1=`` in ``Pepite-Signature``) this long, so receivers can switch without a gap.
+    webhook_secret_grace_hours: float = Field(default=24.0, ge=0)
+    #: Deliveries one webhook worker attempts at once.
+    webhook_concurrency: int = Field(default=16, ge=1)
+    #: Longest wait of the webhook worker between two looks for deliveries due (retries,
+    #: and redeliveries asked through the API, which another process writes).
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    #: Consumer group of the webhook worker on the notifications topic.
+    webhook_consumer_group: str = "api-webhooks"
+    #: Port of the webhook worker's /healthz and /metrics (``python -m pepite_api.worker``),
+    #: apart from the API's so both run on one host.
+    api_worker_port: int = Field(default=8105, ge=0, le=65535)
     #: Messages scoring at least this on a moderation score join the moderation queue.
     moderation_threshold: float = Field(default=0.8, ge=0.0, le=1.0)

@@ -43,21 +43,17 @@ async def insights_report(
         raise ProblemError(422, "give the window in days or in months, not both")
     if days is None and months is None:
         days = 30
-    key = (community_id, days, months, until, channel_id, kind)
-    report = state.reports.get(key)
-    if report is None:
-        try:
-            report = await InsightsService(state.db).report(
-                community_id,
-                days=days,
-                months=months,
-                until=until,
-                channel_id=channel_id,
-                kind=kind,
-            )
-        except NoDataError as exc:
-            raise ProblemError(404, str(exc)) from None
-        except ValueError as exc:
-            raise ProblemError(422, str(exc)) from None
-        state.reports.put(key, report)
-    return report
+
+    async def compute() -> InsightsReport:
+        return await InsightsService(state.db).report(
+            community_id, days=days, months=months, until=until, channel_id=channel_id, kind=kind
+        )
+
+    try:
+        return await state.reports.get(
+            (community_id, days, months, until, channel_id, kind), compute
+        )
+    except NoDataError as exc:
+        raise ProblemError(404, str(exc)) from None
+    except ValueError as exc:
+        raise ProblemError(422, str(exc)) from None
