@@ -112,3 +112,28 @@ LLM_FALLBACKS = Counter(
     "Messages analyzed locally instead of by the LLM, by reason.",
     ["reason"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "pepite_webhook_attempts_total",
+    "Webhook delivery attempts, by event type and outcome (success or failure).",
+    ["event_type", "outcome"],
+)
+WEBHOOK_DELIVERIES_SUCCEEDED = Counter(
+    "pepite_webhook_deliveries_succeeded_total",
+    "Webhook deliveries a receiver accepted (answered 2xx), by event type.",
+    ["event_type"],
+)
+WEBHOOK_DELIVERIES_FAILED = Counter(
+    "pepite_webhook_deliveries_failed_total",
+    "Webhook deliveries given up after their retries (or their one redelivery), by event type.",
+    ["event_type"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "pepite_webhook_attempt_seconds",
+    "Time one webhook delivery attempt took, address check included, by event type.",
+    ["event_type"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+WEBHOOK_SUBSCRIPTIONS_DISABLED = Counter(
+    "pepite_webhook_subscriptions_disabled_total",
+    "Webhook subscriptions disabled automatically after failed attempts in a row.",
+)
