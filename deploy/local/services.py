@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,14 +23,22 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: Default local ports; the API's can be changed with PEPITE_API_PORT.
+#: Default local ports; the API's can be changed with PEPITE_API_PORT, the webhook
+#: worker's with PEPITE_API_WORKER_PORT.
 DEFAULT_PORTS: dict[str, int] = {
     "api": 8000,
     "ingestor": 8101,
     "classifier": 8102,
     "digest": 8103,
     "leaderboard": 8104,
+    "api-worker": 8105,
 }
+
+#: Services whose module is not ``pepite_<name>``.
+MODULES: dict[str, str] = {"api-worker": "pepite_api.worker"}
+
+#: Services that read webhook secrets: they share one PEPITE_SECRETS_KEY.
+_NEED_SECRETS_KEY = frozenset({"api", "api-worker"})
 
 
 def data_dir() -> Path:
@@ -40,7 +49,33 @@ def service_ports() -> dict[str, int]:
     ports = dict(DEFAULT_PORTS)
     if api_port := os.environ.get("PEPITE_API_PORT"):
         ports["api"] = int(api_port)
+    if worker_port := os.environ.get("PEPITE_API_WORKER_PORT"):
+        ports["api-worker"] = int(worker_port)
     return ports
+
+
+def local_secrets_key() -> str:
+    """The local stack's PEPITE_SECRETS_KEY: made once in the data folder, then reused.
+
+    The API seals webhook secrets with it and the worker opens them, so both must get
+    the same key, and it must survive restarts or stored secrets become unreadable.
+    """
+    path = data_dir() / "secrets.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside with mode 600, then linked into place: a concurrent start
+        # either wins the link or reads the winner's complete key, never a partial one.
+        draft = path.with_name(f".secrets.key.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 @dataclass
@@ -62,12 +97,16 @@ class ServiceProcess:
         env.setdefault("PEPITE_LOG_FORMAT", "json")
         if self.name == "api":
             env["PEPITE_API_PORT"] = str(self.port)
+        if self.name == "api-worker":
+            env["PEPITE_API_WORKER_PORT"] = str(self.port)
+        if self.name in _NEED_SECRETS_KEY and not env.get("PEPITE_SECRETS_KEY"):
+            env["PEPITE_SECRETS_KEY"] = local_secrets_key()
         out = subprocess.DEVNULL
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             out = self.log_path.open("ab")  # type: ignore[assignment]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"pepite_{self.name}"],
+            [sys.executable, "-m", MODULES.get(self.name, f"pepite_{self.name}")],
             env=env,
             cwd=REPO_ROOT,
             stdout=out,
