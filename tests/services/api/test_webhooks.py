@@ -532,6 +532,7 @@ async def test_a_delivery_is_signed_as_documented(
     (request,) = await receiver.wait_for(1)
     now = time.time()
     assert request.path == "/hook"
+    assert request.headers["host"] == f"127.0.0.1:{receiver.port}"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["user-agent"] == "Pepite-Webhooks/1"
     assert request.headers["pepite-event"] == "digest.published"
@@ -570,21 +571,22 @@ async def test_a_delivery_is_signed_as_documented(
 async def test_a_failed_attempt_is_retried_until_delivered(
     api: Api, admin: httpx.AsyncClient, receiver: Receiver, workers: Workers
 ) -> None:
-    receiver.statuses = [500]
+    receiver.statuses = [500, 302]
     webhook_id = (await subscribe(admin, receiver.url()))["webhook_id"]
     await workers.start(consume=False)
     await notify(api, digest_event())
 
-    first, second = await receiver.wait_for(2)
-    assert first.headers["pepite-delivery"] == second.headers["pepite-delivery"]
+    requests = await receiver.wait_for(3)
+    assert len({r.headers["pepite-delivery"] for r in requests}) == 1
     delivery = await only_delivery(admin, webhook_id, "delivered")
     assert [(a["number"], a["status_code"], a["error"]) for a in delivery["attempts"]] == [
         (1, 500, "HTTP 500"),
-        (2, 200, None),
+        (2, 302, "HTTP 302: redirects are not followed"),
+        (3, 200, None),
     ]
-    assert delivery["attempt_count"] == 2
+    assert delivery["attempt_count"] == 3
     assert all(a["duration_ms"] >= 0 and not a["manual"] for a in delivery["attempts"])
-    first_at, second_at = (datetime.fromisoformat(a["started_at"]) for a in delivery["attempts"])
+    first_at, second_at, _ = (datetime.fromisoformat(a["started_at"]) for a in delivery["attempts"])
     # The retry waited (a jittered) base delay.
     assert (second_at - first_at).total_seconds() >= 0.9 * FAST["webhook_retry_base_seconds"]
     webhook = (await admin.get(f"{BASE}/{webhook_id}")).json()
@@ -592,6 +594,21 @@ async def test_a_failed_attempt_is_retried_until_delivered(
     assert (await get_json(admin, f"{BASE}/{webhook_id}/deliveries", status="failed"))[
         "items"
     ] == []
+
+
+async def test_the_receiver_sees_its_own_host_name(
+    api: Api, admin: httpx.AsyncClient, receiver: Receiver, workers: Workers
+) -> None:
+    # localhost resolves to the allowed 127.0.0.1: the worker connects to that checked
+    # address, and the request still names the host of the URL.
+    webhook_id = (await subscribe(admin, f"http://localhost:{receiver.port}/named"))["webhook_id"]
+    await workers.start(consume=False)
+    await notify(api, digest_event())
+
+    (request,) = await receiver.wait_for(1)
+    assert request.path == "/named"
+    assert request.headers["host"] == f"localhost:{receiver.port}"
+    await only_delivery(admin, webhook_id, "delivered")
 
 
 async def test_a_subscription_is_disabled_after_failures_in_a_row(

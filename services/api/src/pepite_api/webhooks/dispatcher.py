@@ -92,9 +92,23 @@ class DeliveryDispatcher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=pause)
             finally:
-                for task in self._in_flight:
-                    task.cancel()
-                await asyncio.gather(*self._in_flight, return_exceptions=True)
+                await self._drain()
+
+    async def _drain(self) -> None:
+        """On stop, let attempts under way finish (each is bounded by the timeout).
+
+        One cut short would leave its delivery leased, and attempted again only when
+        the lease ends, possibly after the receiver got it.
+        """
+        in_flight = set(self._in_flight)
+        if not in_flight:
+            return
+        _, unfinished = await asyncio.wait(
+            in_flight, timeout=self._settings.webhook_timeout_seconds
+        )
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def _start_due(self, sender: WebhookSender, slots: asyncio.Semaphore) -> None:
         while True:
