@@ -1,4 +1,4 @@
-"""Deliver webhooks: ``python -m pepite_api.worker``.
+"""Deliver webhooks and keep the moderation queue: ``python -m pepite_api.worker``.
 
 Consumes the notifications topic, stores one delivery per event and subscription that
 asked for it, and attempts the deliveries (and their retries) in the background. It
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from pepite_api.moderation import MODERATION_INDEXES, ModerationQueueHandler, ModerationRepository
 from pepite_api.settings import Settings
 from pepite_api.webhooks.crypto import SECRETS_KEY_SETTING, SecretBox
 from pepite_api.webhooks.dispatcher import DeliveryDispatcher
@@ -59,6 +60,12 @@ class WebhookWorker:
             DeliveryRepository(runtime.db),
             wake=self.dispatcher(runtime).wake,
         )
+        moderation = ModerationQueueHandler(
+            ModerationRepository(runtime.db),
+            runtime.publisher,
+            threshold=settings.moderation_threshold,
+            notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
+        )
         return [
             event_loop_for(
                 name="webhook-notifications",
@@ -66,7 +73,18 @@ class WebhookWorker:
                 group_id=settings.webhook_consumer_group,
                 handlers={settings.topic_name(Topic.NOTIFICATIONS): handler},
                 publisher=runtime.publisher,
-            )
+            ),
+            # The moderation queue follows analyses, and forgets erased authors.
+            event_loop_for(
+                name="moderation-queue",
+                settings=settings,
+                group_id=f"{settings.webhook_consumer_group}-moderation",
+                handlers={
+                    settings.topic_name(Topic.MESSAGES_ANALYZED): moderation,
+                    settings.topic_name(Topic.MEMBERS_EVENTS): moderation,
+                },
+                publisher=runtime.publisher,
+            ),
         ]
 
     def build_background(self, runtime: Runtime) -> Sequence[Callable[[], Awaitable[None]]]:
@@ -75,7 +93,7 @@ class WebhookWorker:
     def spec(self) -> WorkerSpec:
         return WorkerSpec(
             name=SERVICE_NAME,
-            indexes=WEBHOOK_INDEXES,
+            indexes=[*WEBHOOK_INDEXES, *MODERATION_INDEXES],
             build_loops=self.build_loops,
             build_background=self.build_background,
         )
