@@ -41,27 +41,25 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """The sort key inside ``cursor``.
+def decode_cursor(cursor: str, *types: type) -> tuple[Any, ...]:
+    """The sort key inside ``cursor``, one value of each of ``types``.
 
     Raises:
-        ProblemError: 400 when the cursor was not made by :func:`encode_cursor` for
-            this list.
+        ProblemError: 400 when the cursor was not made by :func:`encode_cursor` for a
+            list sorted by values of these types.
     """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         parts = json.loads(raw)
-        if not isinstance(parts, list) or len(parts) != arity:
+        if not isinstance(parts, list) or len(parts) != len(types):
             raise ValueError("wrong arity")
         values: list[Any] = []
-        for part in parts:
-            if isinstance(part, dict):
-                values.append(datetime.fromisoformat(part["t"]))
-            elif isinstance(part, str | int | float) or part is None:
-                values.append(part)
-            else:
-                raise ValueError("unexpected value")
-        return values
+        for part, expected in zip(parts, types, strict=True):
+            value = datetime.fromisoformat(part["t"]) if isinstance(part, dict) else part
+            if not isinstance(value, expected):
+                raise TypeError("unexpected value")
+            values.append(value)
+        return tuple(values)
     except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError):
         raise ProblemError(
             400, "invalid cursor: pass the next_cursor of a previous page unchanged"

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from pepite_api.identities import MEMBERS, PEOPLE
-from pepite_api.moderation import MODERATION_ITEMS
+from pepite_api.identities import MEMBERS, PEOPLE, IdentityRepository
+from pepite_api.moderation import MODERATION_ITEMS, ModerationRepository
 from pepite_contracts import (
     ConsentChange,
     ConsentFlags,
@@ -111,21 +111,8 @@ class PrivacyRepository:
         assert receipt is not None
         await self._db[CONSENTS].delete_one({"_id": member_id})
         # Linked identities stay linked among themselves; this one leaves its person.
-        async for person in self._db[PEOPLE].find({"member_ids": member_id}):
-            remaining = [m for m in person["member_ids"] if m != member_id]
-            if len(remaining) < 2:
-                await self._db[PEOPLE].delete_one({"_id": person["_id"]})
-                await self._db[MEMBERS].update_many(
-                    {"_id": {"$in": remaining}}, {"$unset": {"person_id": ""}}
-                )
-            else:
-                await self._db[PEOPLE].update_one(
-                    {"_id": person["_id"]}, {"$set": {"member_ids": remaining}}
-                )
-        await self._db[MODERATION_ITEMS].update_many(
-            {"author.id": member_id},
-            {"$set": {"author": {"id": receipt.pseudonym, "name": "erased member"}}},
-        )
+        await IdentityRepository(self._db).unlink(community_id, member_id)
+        await ModerationRepository(self._db).anonymize_author(member_id, receipt.pseudonym)
         return receipt
 
 

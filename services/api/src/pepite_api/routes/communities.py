@@ -63,7 +63,7 @@ async def list_communities(
     cursor: CursorQuery = None,
 ) -> Page[Community]:
     """Communities this key can see: its own, or every one for an operator key."""
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+    after = decode_cursor(cursor, str)[0] if cursor else None
     items = await repository.list(limit=limit + 1, after=after, only=principal.community_id)
     return page_of(items, limit, lambda c: encode_cursor(c.community_id))
 

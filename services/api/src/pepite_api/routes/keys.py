@@ -52,7 +52,7 @@ async def list_community_keys(
     cursor: CursorQuery = None,
 ) -> Page[ApiKeyInfo]:
     """The community's keys, revoked ones included (never the keys themselves)."""
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+    after = decode_cursor(cursor, str)[0] if cursor else None
     items = await keys.list(community_id, limit=limit + 1, after=after)
     return page_of(items, limit, lambda k: encode_cursor(k.key_id))
 
@@ -86,7 +86,7 @@ async def list_operator_keys(
     _: OperatorKey, keys: KeyRepositoryDep, limit: LimitQuery = 50, cursor: CursorQuery = None
 ) -> Page[ApiKeyInfo]:
     """Keys of no community."""
-    after = decode_cursor(cursor, 1)[0] if cursor else None
+    after = decode_cursor(cursor, str)[0] if cursor else None
     items = await keys.list(None, limit=limit + 1, after=after)
     return page_of(items, limit, lambda k: encode_cursor(k.key_id))
 

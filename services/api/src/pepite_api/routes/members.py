@@ -62,12 +62,7 @@ async def list_members(
     cursor: CursorQuery = None,
 ) -> Page[Identity]:
     """Members by name."""
-    after = None
-    if cursor:
-        name, member_id = decode_cursor(cursor, 2)
-        if not isinstance(name, str) or not isinstance(member_id, str):
-            raise ProblemError(400, "invalid cursor: not a cursor of this list")
-        after = (name, member_id)
+    after = decode_cursor(cursor, str, str) if cursor else None
     items = await repository.page(community_id, limit=limit + 1, after=after, query=q)
     return page_of(items, limit, lambda m: encode_cursor(m.name or "", m.member_id))
 

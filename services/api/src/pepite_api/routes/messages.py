@@ -76,12 +76,7 @@ async def list_messages(
     cursor: CursorQuery = None,
 ) -> Response:
     """Messages newest first, filtered by words, channel, member, kind, sentiment, time."""
-    after = None
-    if cursor:
-        created_at, message_id = decode_cursor(cursor, 2)
-        if not isinstance(created_at, datetime) or not isinstance(message_id, str):
-            raise ProblemError(400, "invalid cursor: not a cursor of this list")
-        after = (created_at, message_id)
+    after = decode_cursor(cursor, datetime, str) if cursor else None
     items = await repository.page(community_id, filters, limit=limit + 1, after=after)
     next_cursor = None
     if len(items) > limit:

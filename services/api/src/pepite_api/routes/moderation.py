@@ -42,12 +42,7 @@ async def moderation_queue(
     cursor: CursorQuery = None,
 ) -> Page[ModerationItem]:
     """Flagged messages, most recently flagged first (pending ones by default)."""
-    after = None
-    if cursor:
-        flagged_at, message_id = decode_cursor(cursor, 2)
-        if not isinstance(flagged_at, datetime) or not isinstance(message_id, str):
-            raise ProblemError(400, "invalid cursor: not a cursor of this list")
-        after = (flagged_at, message_id)
+    after = decode_cursor(cursor, datetime, str) if cursor else None
     items = await ModerationRepository(db).page(
         community_id, status=status, kind=kind, limit=limit + 1, after=after
     )

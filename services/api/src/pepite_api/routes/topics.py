@@ -46,12 +46,7 @@ async def list_topics(
     cursor: CursorQuery = None,
 ) -> Page[TopicSummary]:
     """Topics, largest first."""
-    after = None
-    if cursor:
-        size, topic_id = decode_cursor(cursor, 2)
-        if not isinstance(size, int) or not isinstance(topic_id, str):
-            raise ProblemError(400, "invalid cursor: not a cursor of this list")
-        after = (size, topic_id)
+    after = decode_cursor(cursor, int, str) if cursor else None
     items = await TopicRepository(db).page(
         community_id, include_inactive=include_inactive, limit=limit + 1, after=after
     )

@@ -112,12 +112,7 @@ async def _check_target(url: str, settings: Settings) -> None:
 
 
 def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    if cursor is None:
-        return None
-    created_at, item_id = decode_cursor(cursor, 2)
-    if not isinstance(created_at, datetime) or not isinstance(item_id, str):
-        raise ProblemError(400, "invalid cursor: pass the next_cursor of a previous page unchanged")
-    return created_at, item_id
+    return None if cursor is None else decode_cursor(cursor, datetime, str)
 
 
 async def _webhook(
