@@ -39,11 +39,12 @@ from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepositor
 from pepite_contracts import INSIGHT_KINDS, Analysis, MessageKind, Sentiment  # noqa: E402
 from pepite_kit import MongoSettings  # noqa: E402
 from pepite_kit.mongo import ensure_indexes, mongo_database  # noqa: E402
+from pepite_kit.search import SEARCH_TERMS, search_terms  # noqa: E402
 from services import ServiceProcess  # noqa: E402
 
 COMMUNITY = "bench-api"
 #: Bump when the generated data changes shape, so an old copy is not reused.
-GENERATION = 1
+GENERATION = 2
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 KINDS: list[tuple[MessageKind, float]] = [
@@ -121,6 +122,7 @@ def generate(db_name: str, messages: int, members: int, channels: int) -> None:
                 "is_bot": False,
             },
             "text": text,
+            SEARCH_TERMS: search_terms(text),
             "created_at": created,
             "edited_at": None,
             "attachments": [],
@@ -275,15 +277,25 @@ async def _client(
     deadline: float,
     warm_until: float,
     results: dict[str, list[float]],
+    shapes: dict[str, list[float]],
     statuses: Counter[int],
     seed: int,
+    interval_s: float | None,
 ) -> None:
     rng = random.Random(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     auth = f"Authorization: Bearer {key}\r\n"
+    # Paced clients send on a schedule, and a late answer's wait counts from the time
+    # the request was due (no coordinated omission): a stall shows in the latencies.
+    due = time.perf_counter() + (rng.random() * interval_s if interval_s else 0.0)
     try:
         while True:
-            now = time.perf_counter()
+            if interval_s is not None:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                now = due
+                due += interval_s
+            else:
+                now = time.perf_counter()
             if now >= deadline:
                 return
             endpoint, path = rng.choice(mix)
@@ -296,10 +308,19 @@ async def _client(
                     length = int(value)
             await reader.readexactly(length)
             if now >= warm_until:
-                results[endpoint].append(time.perf_counter() - now)
+                elapsed = time.perf_counter() - now
+                results[endpoint].append(elapsed)
+                shapes[f"{endpoint}:{shape(path)}"].append(elapsed)
                 statuses[status] += 1
     finally:
         writer.close()
+
+
+def shape(path: str) -> str:
+    """A request's filters, without their values: ``channel_id``, ``q``, ``since+until``."""
+    _, _, query = path.partition("?")
+    names = [pair.partition("=")[0] for pair in query.split("&") if pair]
+    return "+".join(names) or "none"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -308,9 +329,18 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def load(
-    port: int, key: str, mix: list[tuple[str, str]], clients: int, seconds: float
+    port: int,
+    key: str,
+    mix: list[tuple[str, str]],
+    clients: int,
+    seconds: float,
+    *,
+    rate: float | None = None,
 ) -> None:
+    """Closed loop (each client sends as soon as answered) or, with ``rate``, paced."""
+    prefix = "api" if rate is None else "api_paced"
     results: dict[str, list[float]] = defaultdict(list)
+    shapes: dict[str, list[float]] = defaultdict(list)
     statuses: Counter[int] = Counter()
     warm_up = 5.0
     start = time.perf_counter()
@@ -325,23 +355,41 @@ async def load(
                 deadline=deadline,
                 warm_until=warm_until,
                 results=results,
+                shapes=shapes,
                 statuses=statuses,
                 seed=seed,
+                interval_s=clients / rate if rate else None,
             )
             for seed in range(clients)
         )
     )
     everything = [v for values in results.values() for v in values]
-    emit("api_requests", len(everything), "requests", clients=clients, seconds=seconds)
-    emit("api_throughput", len(everything) / seconds, "requests/s", clients=clients)
-    emit("api_latency_p50", 1000 * statistics.median(everything), "ms")
-    emit("api_latency_p99", 1000 * percentile(everything, 0.99), "ms")
-    for endpoint, values in sorted(results.items()):
-        emit(f"api_{endpoint}_throughput", len(values) / seconds, "requests/s")
-        emit(f"api_{endpoint}_latency_p50", 1000 * statistics.median(values), "ms")
-        emit(f"api_{endpoint}_latency_p99", 1000 * percentile(values, 0.99), "ms")
     emit(
-        "api_non_2xx",
+        f"{prefix}_requests",
+        len(everything),
+        "requests",
+        clients=clients,
+        seconds=seconds,
+        rate=rate,
+    )
+    emit(f"{prefix}_throughput", len(everything) / seconds, "requests/s", clients=clients)
+    emit(f"{prefix}_latency_p50", 1000 * statistics.median(everything), "ms")
+    emit(f"{prefix}_latency_p99", 1000 * percentile(everything, 0.99), "ms")
+    for endpoint, values in sorted(results.items()):
+        emit(f"{prefix}_{endpoint}_throughput", len(values) / seconds, "requests/s")
+        emit(f"{prefix}_{endpoint}_latency_p50", 1000 * statistics.median(values), "ms")
+        emit(f"{prefix}_{endpoint}_latency_p99", 1000 * percentile(values, 0.99), "ms")
+    for name, values in sorted(shapes.items()):
+        emit(
+            f"{prefix}_shape_latency",
+            1000 * percentile(values, 0.99),
+            "ms p99",
+            shape=name,
+            requests=len(values),
+            p50_ms=round(1000 * statistics.median(values), 1),
+        )
+    emit(
+        f"{prefix}_non_2xx",
         sum(n for s, n in statuses.items() if not 200 <= s < 300),
         "responses",
         statuses={str(s): n for s, n in sorted(statuses.items())},
@@ -355,6 +403,13 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=40)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=500.0,
+        help="requests/s the clients send together in the paced run (0: no paced run)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="API worker processes")
     parser.add_argument("--port", type=int, default=8190)
     parser.add_argument("--db", default="pepite_bench_api")
     args = parser.parse_args()
@@ -368,13 +423,18 @@ def main() -> None:
             "PEPITE_MONGODB_DB": args.db,
             "PEPITE_LOG_LEVEL": "WARNING",
             "PEPITE_KAFKA_TOPIC_PREFIX": "bench-api.",
+            "PEPITE_API_WORKERS": str(args.workers),
         },
     ).start()
     try:
-        # The first start builds the API's indexes (full-text search) over the messages.
+        # The first start builds the API's indexes (word search) over the messages.
         api.wait_healthy(timeout_s=600)
         mix = request_mix(words, args.members, args.channels)
+        # At saturation first: the most it serves, and its latencies when it cannot keep up.
         asyncio.run(load(args.port, key, mix, args.clients, args.seconds))
+        if args.rate > 0:
+            # Then the same clients at the target rate: the latencies clients see.
+            asyncio.run(load(args.port, key, mix, args.clients, args.seconds, rate=args.rate))
     finally:
         api.stop()
 

@@ -12,6 +12,7 @@ from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepositor
 from pepite_contracts import Analysis, MessageKind, ModerationScores, Sentiment
 from pepite_kit import Database
 from pepite_kit.mongo import ensure_indexes
+from pepite_kit.search import SEARCH_TERMS, search_terms
 
 START = datetime(2024, 5, 1, 9, tzinfo=UTC)
 
@@ -68,6 +69,7 @@ async def seed_community(db: Database, community_id: str, *, messages: int = 60)
         author = members[n % 4]
         insight = kind in {MessageKind.QUESTION, MessageKind.PROBLEM, MessageKind.FEATURE_REQUEST}
         message_id = f"discord:{community_id}:{1000 + n}"
+        text = f"{words} {seeded.secret_word} number {n}"
         docs.append(
             {
                 "_id": message_id,
@@ -84,7 +86,8 @@ async def seed_community(db: Database, community_id: str, *, messages: int = 60)
                     "display_name": f"Member {author[-1]}",
                     "is_bot": False,
                 },
-                "text": f"{words} {seeded.secret_word} number {n}",
+                "text": text,
+                SEARCH_TERMS: search_terms(text),
                 "created_at": START + timedelta(hours=12 * n),
                 "edited_at": None,
                 "attachments": [],

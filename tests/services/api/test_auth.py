@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 import pytest
 from tests.services.api.conftest import Api
 from tests.services.api.seed import seed_community
 
-from pepite_api.keys import Scope, key_digest
+from pepite_api.app import create_app
+from pepite_api.keys import KeyRepository, Scope, key_digest
+from pepite_api.settings import Settings
 
 pytestmark = pytest.mark.asyncio
 
@@ -108,6 +113,39 @@ async def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
     # Another key has its own budget.
     async with await api.client_for("acme", Scope.READ, rate_limit_per_minute=60) as other:
         assert (await other.get("/v1/communities/acme/status")).status_code == 200
+
+
+async def test_processes_serving_the_api_share_each_keys_rate_limit(
+    api_settings: Settings,
+) -> None:
+    # Two processes on one database: two workers of a server, or two replicas.
+    settings = api_settings.model_copy(update={"rate_limit_sync_seconds": 0.05})
+    first_app, second_app = create_app(settings), create_app(settings)
+    async with (
+        first_app.router.lifespan_context(first_app),
+        second_app.router.lifespan_context(second_app),
+    ):
+        created = await KeyRepository(first_app.state.api.db).create(
+            name="shared", community_id="acme", scopes=[Scope.READ], rate_limit_per_minute=60
+        )
+        headers = {"Authorization": f"Bearer {created.key}"}
+        clients = [
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t", headers=headers
+            )
+            for app in (first_app, second_app)
+        ]
+        first, second = clients
+        await asyncio.sleep(0.2)  # both have exchanged counts once
+        # The whole burst (10 requests) is spent on the first process...
+        spent = [(await first.get("/v1/communities/acme/status")).status_code for _ in range(10)]
+        assert spent == [200] * 10
+        await asyncio.sleep(0.3)
+        # ...so the second, which has not served this key yet, has next to nothing left.
+        later = [(await second.get("/v1/communities/acme/status")).status_code for _ in range(5)]
+        for client in clients:
+            await client.aclose()
+    assert later.count(429) >= 4, later
 
 
 async def test_bad_input_gets_a_problem_naming_the_field(api: Api) -> None:

@@ -104,6 +104,40 @@ async def test_message_filters_and_search(admin: httpx.AsyncClient, seeded: Seed
     assert one.json()["reactions"] == 1
 
 
+async def test_word_search_any_word_phrases_exclusions_and_pages(
+    admin: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    base = "/v1/communities/acme/messages?limit=200"
+
+    async def texts(q: str) -> list[str]:
+        response = await admin.get(base, params={"q": q})
+        assert response.status_code == 200, response.text
+        return [m["text"] for m in response.json()["items"]]
+
+    # Any of the words; case and accents do not matter.
+    either = await texts("DASHBOARD crashing")
+    assert len(either) == 20
+    assert all("dashboard" in t or "crashes" in t for t in either)
+    assert len(await texts("dashbóard")) == 10
+    # A phrase needs its words in order; "-word" excludes.
+    assert await texts('"mode dark"') == []
+    assert len(await texts("login -redirect")) == 10
+    assert all("crashes" in t for t in await texts("login -redirect"))
+    # Filters narrow a search; pages of a search cover its matches once, newest first.
+    assert len(await texts(f"login {seeded.secret_word} -number")) == 0
+    kind = await admin.get(base, params={"q": "login", "kind": "question"})
+    assert {m["analysis"]["kind"] for m in kind.json()["items"]} == {"question"}
+    items = await _all_pages(admin, "/v1/communities/acme/messages?limit=3&q=login")
+    assert len({m["message_id"] for m in items}) == len(items) == 20
+    times = [str(m["created_at"]) for m in items]
+    assert times == sorted(times, reverse=True)
+    # Nothing to look for is said, not answered with an empty page.
+    for useless in ("the of", "-login"):
+        refused = await admin.get(base, params={"q": useless})
+        assert refused.status_code == 422
+        assert "no word to look for" in refused.json()["detail"]
+
+
 async def test_insights_report_counts_and_filters(admin: httpx.AsyncClient, seeded: Seeded) -> None:
     report = (await admin.get("/v1/communities/acme/insights?days=30&until=2024-05-30")).json()
     assert report["window"]["start"] == "2024-05-01"

@@ -1,4 +1,5 @@
-"""Property-based run of the whole OpenAPI spec against the API as a process.
+"""The API as a process of two workers: a property-based run of the whole OpenAPI spec,
+and the workers' metrics served as one.
 
 Schemathesis generates requests from the spec (valid and invalid) with an operator key;
 no answer may be a 5xx, and every answer must match its documented status, content type
@@ -72,6 +73,7 @@ def api_process(
         "KAFKA_BOOTSTRAP": kafka_settings.kafka_bootstrap,
         "PEPITE_KAFKA_TOPIC_PREFIX": kafka_settings.kafka_topic_prefix,
         "PEPITE_API_PORT": str(port),
+        "PEPITE_API_WORKERS": "2",
         "PEPITE_SECRETS_KEY": SECRETS_KEY,
         "PEPITE_LOG_FORMAT": "text",
         "PEPITE_LOG_LEVEL": "WARNING",
@@ -125,3 +127,25 @@ def test_no_server_error_and_no_schema_violation(api_process: tuple[str, str]) -
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]
     assert "No issues found" in output or "passed" in output, output[-3000:]
+
+
+def _requests_counted(url: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        exposition = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith("pepite_http_requests_total{") and 'route="/healthz"' in line
+    )
+
+
+def test_every_worker_serves_the_metrics_of_all(api_process: tuple[str, str]) -> None:
+    url, _ = api_process
+    before = _requests_counted(url)
+    # One connection per request: the workers take turns accepting them.
+    for _ in range(40):
+        with urllib.request.urlopen(f"{url}/healthz", timeout=5):
+            pass
+    # Whichever worker answers, it counts the requests of both.
+    for _ in range(6):
+        assert _requests_counted(url) - before == 40

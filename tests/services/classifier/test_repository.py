@@ -266,3 +266,33 @@ async def test_a_member_leaving_is_recorded(db: Database) -> None:
     assert doc is not None
     assert doc["left_at"] == T0 + timedelta(days=2)
     assert doc["last_seen_at"] == T0 + timedelta(days=2)
+
+
+async def test_search_terms_follow_the_text_through_edits_and_deletions(db: Database) -> None:
+    async def terms() -> list[str]:
+        doc = await db["messages"].find_one({"_id": "discord:acme:1"})
+        assert doc is not None
+        return list(doc["search_terms"])
+
+    await store(db, ingested(1, text="The app CRASHES on the café page"))
+    assert await terms() == ["app", "crash", "cafe", "page"]
+    await store(db, edited(1, T0 + timedelta(hours=1), text="Dark mode, please"))
+    assert await terms() == ["dark", "mode", "pleas"]
+    await store(db, deleted(1, T0 + timedelta(hours=2)))
+    assert await terms() == []
+
+
+async def test_messages_stored_before_search_terms_get_them_once(db: Database) -> None:
+    await store(db, ingested(1, text="login fails"), ingested(2, text="hello there"), ingested(3))
+    await db["messages"].update_many({}, {"$unset": {"search_terms": ""}})
+    repository = ClassifierRepository(db)
+    assert await repository.backfill_search_terms(batch_size=2) == 3
+    stored = {doc["_id"]: doc["search_terms"] async for doc in db["messages"].find({})}
+    assert stored == {
+        "discord:acme:1": ["login", "fail"],
+        "discord:acme:2": ["hello"],
+        "discord:acme:3": ["messag", "3"],
+    }
+    # Done once per database: a later start does not scan the messages again.
+    await db["messages"].update_many({}, {"$unset": {"search_terms": ""}})
+    assert await repository.backfill_search_terms() == 0

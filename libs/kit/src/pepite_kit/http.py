@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 import uvicorn
-from prometheus_client import make_asgi_app
+from prometheus_client import CollectorRegistry, make_asgi_app, multiprocess
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -63,6 +64,20 @@ async def run_checks(checks: Mapping[str, HealthCheck]) -> tuple[bool, dict[str,
     return all(value == "ok" for value in results.values()), results
 
 
+#: Set for processes that serve one port together (several workers of one server):
+#: each writes its metrics to files there, and any of them serves the sum of all.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_app() -> ASGIApp:
+    """The ``/metrics`` endpoint: this process's metrics, or its sibling workers' too."""
+    if os.environ.get(MULTIPROCESS_DIR_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return make_asgi_app(registry)
+    return make_asgi_app()
+
+
 def health_app(
     *,
     service: str,
@@ -85,7 +100,7 @@ def health_app(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Mount("/metrics", app=make_asgi_app()),
+            Mount("/metrics", app=metrics_app()),
         ]
     )
     app.add_middleware(MetricsMiddleware, service=service)

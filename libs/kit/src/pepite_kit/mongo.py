@@ -82,6 +82,21 @@ async def ensure_indexes(db: Database, specs: Iterable[IndexSpec]) -> None:
         logger.info("indexes ensured", extra={"collections": sorted(by_collection)})
 
 
+async def drop_obsolete_indexes(db: Database, collection: str, names: Iterable[str]) -> None:
+    """Drop indexes an earlier version declared and this one no longer reads.
+
+    An index nobody reads still costs every write and its share of memory.
+    """
+    for name in names:
+        try:
+            await db[collection].drop_index(name)
+        except OperationFailure as exc:
+            if exc.code != _INDEX_NOT_FOUND:
+                raise
+        else:
+            logger.warning("dropped an obsolete index", extra={"index": name})
+
+
 async def _replace_index(db: Database, collection: str, model: IndexModel) -> None:
     try:
         await db[collection].create_indexes([model])

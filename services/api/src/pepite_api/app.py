@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from prometheus_client import make_asgi_app
 
 from pepite_api.cache import SharedCache
 from pepite_api.deps import ApiState
 from pepite_api.identities import INDEXES as IDENTITY_INDEXES
-from pepite_api.keys import KEY_INDEXES, KeyCache, RateLimiter
+from pepite_api.keys import KEY_INDEXES, KeyCache
 from pepite_api.limits import BodySizeLimitMiddleware
-from pepite_api.messages import MESSAGE_INDEXES
+from pepite_api.messages import MESSAGE_INDEXES, MESSAGES, OBSOLETE_MESSAGE_INDEXES
 from pepite_api.moderation import MODERATION_INDEXES
 from pepite_api.privacy import PRIVACY_INDEXES
 from pepite_api.problems import Problem, install_problem_handlers
+from pepite_api.ratelimit import (
+    RATE_USAGE_INDEXES,
+    RateLimiter,
+    RateUsageRepository,
+    share_rate_limits,
+)
 from pepite_api.routes import (
     communities,
     health,
@@ -34,8 +40,8 @@ from pepite_api.settings import Settings
 from pepite_api.webhooks.repository import WEBHOOK_INDEXES
 from pepite_api.webhooks.routes import router as webhooks_router
 from pepite_kit import EventPublisher, IndexSpec
-from pepite_kit.http import MetricsMiddleware
-from pepite_kit.mongo import mongo_database
+from pepite_kit.http import MetricsMiddleware, metrics_app
+from pepite_kit.mongo import drop_obsolete_indexes, mongo_database
 
 DESCRIPTION = """Community insights from every message.
 
@@ -51,6 +57,7 @@ def api_indexes() -> Iterable[IndexSpec]:
     return (
         *IDENTITY_INDEXES,
         *KEY_INDEXES,
+        *RATE_USAGE_INDEXES,
         *WEBHOOK_INDEXES,
         *MESSAGE_INDEXES,
         *MODERATION_INDEXES,
@@ -67,19 +74,31 @@ def create_app(settings: Settings) -> FastAPI:
             mongo_database(settings, app_name=settings.service_name, indexes=api_indexes()) as db,
             EventPublisher(settings, client_id=f"{settings.kafka_client_id}-api") as publisher,
         ):
+            await drop_obsolete_indexes(db, MESSAGES, OBSOLETE_MESSAGE_INDEXES)
+            limiter = RateLimiter(
+                default_per_minute=settings.rate_limit_per_minute,
+                burst_s=settings.rate_limit_burst_seconds,
+            )
             app.state.api = ApiState(
                 settings=settings,
                 db=db,
                 publisher=publisher,
                 keys=KeyCache(settings.key_cache_seconds),
-                limiter=RateLimiter(
-                    default_per_minute=settings.rate_limit_per_minute,
-                    burst_s=settings.rate_limit_burst_seconds,
-                ),
+                limiter=limiter,
                 touched={},
                 reports=SharedCache(settings.insights_cache_seconds),
             )
-            yield
+            sharing = asyncio.create_task(
+                share_rate_limits(
+                    limiter, RateUsageRepository(db), sync_s=settings.rate_limit_sync_seconds
+                ),
+                name="share-rate-limits",
+            )
+            try:
+                yield
+            finally:
+                sharing.cancel()
+                await asyncio.gather(sharing, return_exceptions=True)
 
     app = FastAPI(
         title="Pépite API",
@@ -98,7 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(topics.router)
     app.include_router(moderation.router)
     app.include_router(webhooks_router)
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", metrics_app())
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
 

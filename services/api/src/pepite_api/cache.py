@@ -4,12 +4,18 @@ Three rules keep a busy dashboard cheap: a fresh answer is served from memory; a
 expired one is still served while one background task recomputes it (stale while
 revalidate); and when nothing is cached, concurrent requests for the same key wait for
 one computation instead of each starting their own.
+
+Background refreshes run one at a time, and each entry's lifetime is shortened by a
+random part of up to a fifth: answers computed together (a dashboard's first load) do
+not all expire together and get recomputed at once, which would take the database
+from every other request for as long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -27,9 +33,12 @@ class SharedCache(Generic[V]):
         self._ttl_s = ttl_s
         self._stale_s = stale_s if stale_s is not None else 10 * ttl_s
         self._max_entries = max_entries
+        #: key -> (monotonic time it expires, value)
         self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self._refreshing = asyncio.Semaphore(1)
         self._running: dict[Hashable, asyncio.Future[V]] = {}
         self._refreshes: set[asyncio.Task[None]] = set()
+        self._refresh_keys: set[Hashable] = set()
 
     async def get(self, key: Hashable, compute: Callable[[], Awaitable[V]]) -> V:
         """The value of ``key``, computing it at most once at a time.
@@ -41,13 +50,13 @@ class SharedCache(Generic[V]):
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None:
-            stored_at, value = entry
-            age = now - stored_at
-            if age <= self._ttl_s:
+            expires_at, value = entry
+            if now <= expires_at:
                 self._entries.move_to_end(key)
                 return value
-            if age <= self._ttl_s + self._stale_s:
-                if key not in self._running:
+            if now <= expires_at + self._stale_s:
+                if key not in self._running and key not in self._refresh_keys:
+                    self._refresh_keys.add(key)
                     task = asyncio.create_task(self._refresh(key, compute))
                     self._refreshes.add(task)
                     task.add_done_callback(self._refreshes.discard)
@@ -76,13 +85,17 @@ class SharedCache(Generic[V]):
 
     async def _refresh(self, key: Hashable, compute: Callable[[], Awaitable[V]]) -> None:
         try:
-            await self._compute(key, compute)
+            async with self._refreshing:
+                await self._compute(key, compute)
         except Exception:
             # The stale value keeps being served; the next request tries again.
             logger.warning("background refresh failed", exc_info=True)
+        finally:
+            self._refresh_keys.discard(key)
 
     def _store(self, key: Hashable, value: V) -> None:
-        self._entries[key] = (time.monotonic(), value)
+        lifetime = self._ttl_s * (1.0 - 0.2 * random.random())  # noqa: S311 (not a secret)
+        self._entries[key] = (time.monotonic() + lifetime, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

@@ -14,12 +14,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pepite_api.cache import SharedCache
 from pepite_api.identities import IdentityRepository
-from pepite_api.keys import KeyCache, KeyRepository, Principal, RateLimiter, Scope, grants
+from pepite_api.keys import KeyCache, KeyRepository, Principal, Scope, grants
 from pepite_api.problems import ProblemError
+from pepite_api.ratelimit import RateLimiter
 from pepite_api.repository import StatusRepository
 from pepite_api.settings import Settings
 from pepite_kit import Database, EventPublisher
-from pepite_reports.insights import InsightsReport
 
 #: last_used_at is written at most this often per key and process.
 _TOUCH_EVERY_S = 60.0
@@ -35,10 +35,13 @@ class ApiState:
     keys: KeyCache
     limiter: RateLimiter
     touched: dict[str, float]
-    reports: SharedCache[InsightsReport]
+    #: Insights reports, kept as the JSON they are sent as (serializing is most of a hit).
+    reports: SharedCache[bytes]
 
 
-def get_state(request: Request) -> ApiState:
+# Dependencies are coroutines even when they await nothing: FastAPI runs plain functions
+# in a thread pool, which costs more than the work they do.
+async def get_state(request: Request) -> ApiState:
     state: ApiState = request.app.state.api
     return state
 
@@ -46,21 +49,21 @@ def get_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(get_state)]
 
 
-def get_db(state: StateDep) -> Database:
+async def get_db(state: StateDep) -> Database:
     return state.db
 
 
 DbDep = Annotated[Database, Depends(get_db)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_publisher(state: StateDep) -> EventPublisher:
+async def get_publisher(state: StateDep) -> EventPublisher:
     return state.publisher
 
 
@@ -144,21 +147,21 @@ AdminKey = Annotated[Principal, Depends(require(Scope.ADMIN))]
 OperatorKey = Annotated[Principal, Depends(require(Scope.ADMIN, operator=True))]
 
 
-def get_status_repository(db: DbDep) -> StatusRepository:
+async def get_status_repository(db: DbDep) -> StatusRepository:
     return StatusRepository(db)
 
 
 StatusRepositoryDep = Annotated[StatusRepository, Depends(get_status_repository)]
 
 
-def get_identity_repository(db: DbDep) -> IdentityRepository:
+async def get_identity_repository(db: DbDep) -> IdentityRepository:
     return IdentityRepository(db)
 
 
 IdentityRepositoryDep = Annotated[IdentityRepository, Depends(get_identity_repository)]
 
 
-def get_key_repository(db: DbDep) -> KeyRepository:
+async def get_key_repository(db: DbDep) -> KeyRepository:
     return KeyRepository(db)
 
 

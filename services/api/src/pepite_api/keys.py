@@ -213,30 +213,3 @@ class KeyCache:
         if len(self._entries) >= self._max_entries:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + self._ttl_s, principal)
-
-
-class RateLimiter:
-    """A token bucket per key: ``per_minute`` on average, bursts of ``burst_s`` seconds."""
-
-    def __init__(self, *, default_per_minute: int, burst_s: float) -> None:
-        self._default = default_per_minute
-        self._burst_s = burst_s
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, principal: Principal) -> tuple[bool, float, int, int]:
-        """Spend one token.
-
-        Returns:
-            ``(allowed, retry_after_s, limit_per_minute, remaining)``.
-        """
-        per_minute = principal.rate_limit_per_minute or self._default
-        rate = per_minute / 60.0
-        capacity = max(1.0, rate * self._burst_s)
-        now = time.monotonic()
-        tokens, last = self._buckets.get(principal.key_id, (capacity, now))
-        tokens = min(capacity, tokens + (now - last) * rate)
-        if tokens >= 1.0:
-            self._buckets[principal.key_id] = (tokens - 1.0, now)
-            return True, 0.0, per_minute, int(tokens - 1.0)
-        self._buckets[principal.key_id] = (tokens, now)
-        return False, (1.0 - tokens) / rate, per_minute, 0

@@ -1,4 +1,4 @@
-"""Reading stored messages: filters, full-text search, newest first."""
+"""Reading stored messages: filters, word search, newest first."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from pepite_api.pagination import after_descending
 from pepite_contracts import MessageKind, ModerationScores, Mood, Sentiment
 from pepite_kit import Database, IndexSpec
+from pepite_kit.search import SEARCH_TERMS, parse_query, phrase_pattern
 
 MESSAGES = "messages"
 
@@ -20,16 +21,16 @@ MESSAGE_INDEXES = (
         [("community_id", 1), ("analysis.kind", 1), ("created_at", 1), ("_id", 1)],
         "community_kind_time",
     ),
-    # Word search, community first so a search never reads another tenant's entries.
-    # English stemming and stop words: "crashes" finds "crash", and a search for "the"
-    # is not a scan of every message. Other languages are indexed word for word.
+    # Word search newest first: the entries of a term are read in time order and the
+    # read stops at the page's end, however many messages have the word.
     IndexSpec(
         MESSAGES,
-        [("community_id", 1), ("text", "text")],
-        "community_text",
-        options={"default_language": "english", "language_override": "search_language"},
+        [("community_id", 1), (SEARCH_TERMS, 1), ("created_at", 1), ("_id", 1)],
+        "community_terms_time",
     ),
 )
+#: Indexes of earlier versions, dropped at start-up: they cost every write.
+OBSOLETE_MESSAGE_INDEXES = ("community_text",)
 
 
 class ChannelOut(BaseModel):
@@ -148,7 +149,21 @@ def message_out(doc: dict[str, Any]) -> MessageOut:
 def message_query(community_id: str, filters: MessageFilters) -> dict[str, Any]:
     query: dict[str, Any] = {"community_id": community_id, "deleted_at": {"$exists": False}}
     if filters.q:
-        query["$text"] = {"$search": filters.q}
+        search = parse_query(filters.q)
+        terms: dict[str, Any] = {}
+        if search.any_of:
+            terms["$in"] = list(search.any_of)
+        if search.phrase_terms:
+            terms["$all"] = list(search.phrase_terms)
+        if search.none_of:
+            terms["$nin"] = list(search.none_of)
+        query[SEARCH_TERMS] = terms
+        if search.phrases:
+            # The index finds the phrase's words; the text confirms they are in order.
+            query["$and"] = [
+                {"text": {"$regex": phrase_pattern(phrase), "$options": "i"}}
+                for phrase in search.phrases
+            ]
     if filters.channel_id is not None:
         query["channel.id"] = filters.channel_id
     if filters.author_id is not None:

@@ -20,12 +20,20 @@ class Settings(ServiceSettings):
         le=65535,
         validation_alias=AliasChoices("PEPITE_API_PORT", "PEPITE_HTTP_PORT"),
     )
+    #: Processes serving requests on the one port. Each has its own event loop, so a
+    #: machine's cores are all used; rate limits are shared through MongoDB.
+    workers: int = Field(
+        default=1, ge=1, le=64, validation_alias=AliasChoices("PEPITE_API_WORKERS")
+    )
     #: Bodies above this are refused with 413 before they are read into memory.
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     #: Requests per minute a key may make unless the key sets its own limit.
     rate_limit_per_minute: int = Field(default=1200, ge=1)
     #: How many seconds of the per-minute rate a key may spend at once.
     rate_limit_burst_seconds: float = Field(default=10.0, gt=0)
+    #: How often the processes serving the API exchange what they admitted per key; a
+    #: key may exceed its limit by what it gets admitted in about this long.
+    rate_limit_sync_seconds: float = Field(default=0.25, gt=0)
     #: A verified key is trusted this long before it is looked up again (revocation delay).
     key_cache_seconds: float = Field(default=5.0, ge=0)
     #: An insights report is served from memory this long; after that it is still served

@@ -87,6 +87,8 @@ class Classifier:
 
         async def warm_up_then_recluster() -> None:
             await self.warm_up()
+            # Once per database: messages stored before they had search terms get them.
+            await ClassifierRepository(runtime.db).backfill_search_terms()
             await reclustering()
 
         placer = TopicPlacer(

@@ -28,6 +28,7 @@ from pepite_contracts import (
     MessageKind,
     NormalizedMessage,
 )
+from pepite_kit.search import SEARCH_TERMS
 
 #: What an erased member is called wherever a record must name its author.
 ERASED_NAME = "erased member"
@@ -148,6 +149,7 @@ def anonymized_fields(pseudonym: str) -> dict[str, Any]:
     """The ``$set`` that anonymizes a stored message of an erased member."""
     return {
         **SCRUBBED_CONTENT,
+        SEARCH_TERMS: [],
         # Field by field, so that ``is_bot`` stays: it says nothing of who they are.
         "author.id": pseudonym,
         "author.native_id": pseudonym,

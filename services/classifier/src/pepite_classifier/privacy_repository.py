@@ -24,6 +24,7 @@ from pepite_classifier.privacy import (
 from pepite_classifier.repository import ERASED_MEMBERS, MEMBERS, MESSAGES
 from pepite_contracts import ConsentChange, MemberErasure, NormalizedMessage
 from pepite_kit import Database
+from pepite_kit.search import SEARCH_TERMS, search_terms
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +269,7 @@ class PrivacyRepository:
                     {
                         "$set": {
                             "text": item.message.text,
+                            SEARCH_TERMS: search_terms(item.message.text),
                             "mentions": [m.model_dump() for m in item.message.mentions],
                             "raw": item.message.raw,
                             # Matches no incoming copy: the next one (redacted on its way

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +36,10 @@ from pepite_contracts import (
     ThreadRef,
 )
 from pepite_kit import Database, IndexSpec
+from pepite_kit.search import SEARCH_TERMS, search_terms
 from pepite_reports.rollups import utc_day
+
+logger = logging.getLogger(__name__)
 
 MESSAGES = "messages"
 MEMBERS = "members"
@@ -43,6 +47,8 @@ CHANNELS = "channels"
 #: Members who asked to be erased (``_id``: member id): what stops a re-import from
 #: bringing them back. Holds their id, community and pseudonym, nothing else.
 ERASED_MEMBERS = "erased_members"
+#: One document per data migration done, so it runs once per database.
+MIGRATIONS = "migrations"
 
 _DUPLICATE_KEY = 11000
 
@@ -90,6 +96,7 @@ INDEXES: list[IndexSpec] = [
 #: What a deleted message keeps: enough to count and place it, nothing it said.
 _SCRUBBED: dict[str, Any] = {
     "text": "",
+    SEARCH_TERMS: [],
     "attachments": [],
     "mentions": [],
     "reactions": [],
@@ -232,6 +239,7 @@ class ClassifierRepository:
             }
             if edit.text is not None:
                 changes["text"] = edit.text
+                changes[SEARCH_TERMS] = search_terms(edit.text)
             if edit.attachments is not None:
                 changes["attachments"] = [a.model_dump() for a in edit.attachments]
             if edit.mentions is not None:
@@ -248,6 +256,54 @@ class ClassifierRepository:
                 )
             )
         await self._db[MESSAGES].bulk_write(updates, ordered=False)
+
+    async def backfill_search_terms(self, *, batch_size: int = 2000) -> int:
+        """Give their search terms to messages stored before messages had them.
+
+        Runs once per database (a marker records it). Each update re-checks that the
+        text is unchanged, so a message edited meanwhile keeps the terms of its edit.
+
+        Returns:
+            How many messages were given terms.
+        """
+        marker = "message_search_terms"
+        if await self._db[MIGRATIONS].find_one({"_id": marker}) is not None:
+            return 0
+        collection = self._db[MESSAGES]
+        done = 0
+        last_id: str | None = None
+        while True:
+            query: dict[str, Any] = {SEARCH_TERMS: {"$exists": False}}
+            if last_id is not None:
+                query["_id"] = {"$gt": last_id}
+            docs = (
+                await collection.find(query, {"text": 1}).sort("_id", 1).limit(batch_size).to_list()
+            )
+            if not docs:
+                break
+            await collection.bulk_write(
+                [
+                    UpdateOne(
+                        {
+                            "_id": doc["_id"],
+                            SEARCH_TERMS: {"$exists": False},
+                            "text": doc.get("text"),
+                        },
+                        {"$set": {SEARCH_TERMS: search_terms(doc.get("text") or "")}},
+                    )
+                    for doc in docs
+                ],
+                ordered=False,
+            )
+            done += len(docs)
+            last_id = docs[-1]["_id"]
+            logger.info("search terms given to stored messages", extra={"messages": done})
+        await self._db[MIGRATIONS].update_one(
+            {"_id": marker},
+            {"$setOnInsert": {"done_at": datetime.now(UTC), "messages": done}},
+            upsert=True,
+        )
+        return done
 
     async def delete_messages(
         self,

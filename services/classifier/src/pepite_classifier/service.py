@@ -25,6 +25,7 @@ from pepite_contracts import (
     MessageIngested,
     NormalizedMessage,
 )
+from pepite_kit.search import SEARCH_TERMS, search_terms
 
 K = TypeVar("K", bound=Hashable)
 
@@ -49,6 +50,7 @@ def message_document(message: NormalizedMessage, digest: str) -> dict[str, Any]:
     document["_id"] = message.id
     document["version_at"] = message_version(message)
     document["content_digest"] = digest
+    document[SEARCH_TERMS] = search_terms(message.text)
     return document
 
 

@@ -37,7 +37,7 @@ router = APIRouter(prefix="/v1/communities", tags=["communities"], responses=COM
 CommunityIdPath = Annotated[str, Path(pattern=COMMUNITY_ID_PATTERN)]
 
 
-def get_community_repository(db: DbDep) -> CommunityRepository:
+async def get_community_repository(db: DbDep) -> CommunityRepository:
     return CommunityRepository(db)
 
 

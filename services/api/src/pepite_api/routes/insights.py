@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from pepite_api.deps import ReadKey, StateDep
 from pepite_api.problems import COMMON_RESPONSES, ProblemError
@@ -36,7 +36,7 @@ async def insights_report(
     ] = None,
     channel_id: Annotated[str | None, Query(max_length=200)] = None,
     kind: Annotated[MessageKind | None, Query(description="Only this kind.")] = None,
-) -> InsightsReport:
+) -> Response:
     """Counts and shares of questions, problems, requests and satisfaction by category,
     by channel and by sentiment, each with its change against the previous window."""
     if days is not None and months is not None:
@@ -44,16 +44,18 @@ async def insights_report(
     if days is None and months is None:
         days = 30
 
-    async def compute() -> InsightsReport:
-        return await InsightsService(state.db).report(
+    async def compute() -> bytes:
+        report = await InsightsService(state.db).report(
             community_id, days=days, months=months, until=until, channel_id=channel_id, kind=kind
         )
+        return report.model_dump_json().encode()
 
     try:
-        return await state.reports.get(
+        body = await state.reports.get(
             (community_id, days, months, until, channel_id, kind), compute
         )
     except NoDataError as exc:
         raise ProblemError(404, str(exc)) from None
     except ValueError as exc:
         raise ProblemError(422, str(exc)) from None
+    return Response(body, media_type="application/json")

@@ -20,6 +20,7 @@ from pepite_api.pagination import (
 from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
 from pepite_contracts import MessageKind, Sentiment
+from pepite_kit.search import parse_query
 
 router = APIRouter(
     prefix="/v1/communities/{community_id}", tags=["messages"], responses=COMMON_RESPONSES
@@ -28,14 +29,14 @@ router = APIRouter(
 MessageIdPath = Annotated[str, Path(min_length=3, max_length=300)]
 
 
-def get_message_repository(db: DbDep) -> MessageRepository:
+async def get_message_repository(db: DbDep) -> MessageRepository:
     return MessageRepository(db)
 
 
 MessageRepositoryDep = Annotated[MessageRepository, Depends(get_message_repository)]
 
 
-def message_filters(
+async def message_filters(
     *,
     q: Annotated[
         str | None,
@@ -55,8 +56,15 @@ def message_filters(
     for name, instant in (("since", since), ("until", until)):
         if instant is not None and instant.tzinfo is None:
             raise ProblemError(422, f"{name} needs a time zone, e.g. 2024-05-01T00:00:00Z")
+    q = q.strip() if q else None
+    if q and parse_query(q).is_empty:
+        raise ProblemError(
+            422,
+            "q has no word to look for: common words such as 'the', "
+            "or excluded words alone, match nothing",
+        )
     return MessageFilters(
-        q=q.strip() or None if q else None,
+        q=q or None,
         channel_id=channel_id,
         author_id=author_id,
         kind=kind,

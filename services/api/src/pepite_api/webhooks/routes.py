@@ -72,11 +72,11 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_subscriptions(db: DbDep) -> SubscriptionRepository:
+async def get_subscriptions(db: DbDep) -> SubscriptionRepository:
     return SubscriptionRepository(db)
 
 
-def get_deliveries(db: DbDep) -> DeliveryRepository:
+async def get_deliveries(db: DbDep) -> DeliveryRepository:
     return DeliveryRepository(db)
 
 
