@@ -30,10 +30,17 @@ PROMETHEUS_CONFIG = REPO_ROOT / "deploy" / "prometheus" / "prometheus.compose.ym
 GRAFANA_PROVISIONING = REPO_ROOT / "deploy" / "grafana" / "provisioning"
 
 WORKERS = ("ingestor", "classifier", "digest", "leaderboard")
-APP_SERVICES = (*WORKERS, "api")
+APP_SERVICES = (*WORKERS, "api", "api-worker")
+#: Services run from another service's image (the API's worker from the API's).
+IMAGE_OF = {"api-worker": "api"}
 ALL_SERVICES = ("kafka", "mongodb", *APP_SERVICES, "prometheus", "grafana")
 #: Variables compose must refuse to run without.
-REQUIRED_SECRETS = ("MONGO_ROOT_PASSWORD", "PEPITE_API_ADMIN_KEY", "GRAFANA_ADMIN_PASSWORD")
+REQUIRED_SECRETS = (
+    "MONGO_ROOT_PASSWORD",
+    "PEPITE_API_ADMIN_KEY",
+    "PEPITE_SECRETS_KEY",
+    "GRAFANA_ADMIN_PASSWORD",
+)
 #: The only ports reachable from the host, and only on loopback.
 PUBLISHED = {"api": "127.0.0.1:8000:8000", "grafana": "127.0.0.1:3000:3000"}
 
@@ -251,7 +258,7 @@ def test_app_services_build_from_the_shared_dockerfile(services: dict[str, Any])
         build = services[name]["build"]
         assert (REPO_ROOT / build.get("context", ".")).resolve() == REPO_ROOT, name
         assert build["dockerfile"] == "deploy/docker/Dockerfile", name
-        assert build_args_of(services[name]) == {"SERVICE": name}, name
+        assert build_args_of(services[name]) == {"SERVICE": IMAGE_OF.get(name, name)}, name
     assert DOCKERFILE.is_file()
 
 
