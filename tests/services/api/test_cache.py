@@ -61,3 +61,25 @@ async def test_expired_answers_are_served_while_one_refresh_at_a_time_runs() -> 
     assert running.most == 1
     for name, compute in computations.items():
         assert await cache.get(name, compute) == 2
+
+
+async def test_an_expired_answer_is_recomputed_only_when_its_data_changed() -> None:
+    cache: SharedCache[int] = SharedCache(0.05, stale_s=60)
+    compute = Slow()
+    data = {"version": 1}
+
+    async def version() -> int:
+        return data["version"]
+
+    assert await cache.get("year", compute, version=version) == 1
+    for _ in range(3):  # expired three times over unchanged data
+        await asyncio.sleep(0.08)
+        assert await cache.get("year", compute, version=version) == 1
+        await asyncio.sleep(0.01)
+    assert compute.runs == 1
+    data["version"] = 2
+    await asyncio.sleep(0.08)
+    assert await cache.get("year", compute, version=version) == 1  # stale, while refreshed
+    await asyncio.sleep(0.1)
+    assert await cache.get("year", compute, version=version) == 2
+    assert compute.runs == 2

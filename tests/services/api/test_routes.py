@@ -3,6 +3,7 @@ consent, export and erasure (events read back from the real broker)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,10 +15,14 @@ from tests.kafka_helpers import read_topic
 from tests.services.api.conftest import Api
 from tests.services.api.seed import START, Seeded, seed_community
 
-from pepite_api.keys import Scope
+from pepite_api.app import create_app
+from pepite_api.keys import KeyRepository, Scope
 from pepite_api.messages import MessageOut
 from pepite_api.moderation import ModerationQueueHandler, ModerationRepository
 from pepite_api.pagination import Page
+from pepite_api.settings import Settings
+from pepite_classifier.rollups import RollupState, rollup_changes
+from pepite_classifier.rollups_repository import RollupRepository
 from pepite_contracts import (
     Analysis,
     AnalyzedMessage,
@@ -27,6 +32,7 @@ from pepite_contracts import (
     MessageKind,
     ModerationScores,
     Platform,
+    Sentiment,
     Topic,
     decode_event,
 )
@@ -153,6 +159,40 @@ async def test_insights_report_counts_and_filters(admin: httpx.AsyncClient, seed
     assert both.status_code == 422
     empty = await admin.get(f"/v1/communities/acme/insights?channel_id=nope{seeded.secret_word}")
     assert empty.status_code == 404
+
+
+async def test_cached_reports_follow_new_rollups(
+    api_settings: Settings, seeded: Seeded
+) -> None:
+    settings = api_settings.model_copy(update={"insights_cache_seconds": 0.2})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        created = await KeyRepository(app.state.api.db).create(
+            name="cache", community_id="acme", scopes=[Scope.READ]
+        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://t",
+            headers={"Authorization": f"Bearer {created.key}"},
+        ) as client:
+            url = "/v1/communities/acme/insights?days=30&until=2024-05-30"
+
+            async def messages() -> int:
+                response = await client.get(url)
+                assert response.status_code == 200
+                return int(response.json()["messages"])
+
+            assert await messages() == 60
+            # One more message counted, as the classifier would count it.
+            one_more = RollupState(
+                "acme", seeded.channel_ids[0], START.date(), MessageKind.SOCIAL, Sentiment.NEUTRAL
+            )
+            await RollupRepository(app.state.api.db).apply(rollup_changes([(None, one_more)]))
+            assert await messages() == 60  # cached for 0.2 s
+            await asyncio.sleep(0.3)
+            await messages()  # served stale while it is recomputed
+            await asyncio.sleep(0.3)
+            assert await messages() == 61
 
 
 async def test_topics_largest_first_with_samples(admin: httpx.AsyncClient, seeded: Seeded) -> None:

@@ -145,6 +145,23 @@ async def test_applied_changes_add_up_and_replays_write_nothing(db: Database) ->
     assert await reader.latest_day("other") is None
 
 
+async def test_every_rollup_write_moves_the_communitys_version(db: Database) -> None:
+    repo = RollupRepository(db)
+    reader = RollupReader(db)
+    assert await reader.version("acme") == 0
+    await repo.apply(rollup_changes([(None, state(Q))]))
+    assert await reader.version("acme") == 1
+    # A replay changes no counter, and so no version.
+    await repo.apply(rollup_changes([(state(Q), state(Q))]))
+    assert await reader.version("acme") == 1
+    await repo.apply(rollup_changes([(state(Q), state(P))]))
+    assert await reader.version("acme") == 2
+    await db["messages"].insert_one(document(_id="m1"))
+    await repo.rebuild("acme")
+    assert await reader.version("acme") == 3
+    assert await reader.version("other") == 0
+
+
 async def test_windows_and_channel_filters(db: Database) -> None:
     repo = RollupRepository(db)
     transitions: list[tuple[RollupState | None, RollupState | None]] = [

@@ -20,6 +20,9 @@ from pepite_kit import Database
 KIND_ROLLUPS = "kind_rollups"
 #: Analyzed messages per (community, day, channel): ``messages`` and ``sentiment.<value>``.
 ACTIVITY_ROLLUPS = "activity_rollups"
+#: One counter per community, moved by every write of its rollups: a report computed at
+#: a version stays true while the version stays the same.
+ROLLUP_VERSIONS = "rollup_versions"
 CHANNELS = "channels"
 TOPICS = "topics"
 
@@ -116,6 +119,11 @@ class RollupReader:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def version(self, community_id: str) -> int:
+        """The community's rollup version (0 before any rollup was written)."""
+        doc = await self._db[ROLLUP_VERSIONS].find_one({"_id": community_id}, {"version": 1})
+        return int(doc["version"]) if doc else 0
 
     async def kind_counts(
         self, community_id: str, start: date, end: date, *, channel_id: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import DeleteOne, UpdateOne
@@ -18,7 +19,13 @@ from pepite_classifier.rollups import (
 )
 from pepite_contracts import INSIGHT_KINDS, MessageKind, Sentiment
 from pepite_kit import Database, IndexSpec
-from pepite_reports.rollups import ACTIVITY_ROLLUPS, KIND_ROLLUPS, day_start, utc_day
+from pepite_reports.rollups import (
+    ACTIVITY_ROLLUPS,
+    KIND_ROLLUPS,
+    ROLLUP_VERSIONS,
+    day_start,
+    utc_day,
+)
 
 ROLLUP_INDEXES: list[IndexSpec] = [
     # Every read is one community over a range of days; the channel filter, when given,
@@ -105,6 +112,30 @@ class RollupRepository:
                 activity_ops.append(_activity_upsert(key, increments))
             for chunk in _chunks(activity_ops):
                 await self._db[ACTIVITY_ROLLUPS].bulk_write(chunk, ordered=False, session=session)
+        communities = {key.community_id for key in changes.kinds} | {
+            key.community_id for key in changes.activity
+        }
+        await self._new_versions(communities, session)
+
+    async def _new_versions(
+        self, community_ids: set[str], session: AsyncClientSession | None
+    ) -> None:
+        """Tell readers that these communities' rollups changed (their reports are stale)."""
+        if not community_ids:
+            return
+        now = datetime.now(UTC)
+        await self._db[ROLLUP_VERSIONS].bulk_write(
+            [
+                UpdateOne(
+                    {"_id": community_id},
+                    {"$inc": {"version": 1}, "$set": {"changed_at": now}},
+                    upsert=True,
+                )
+                for community_id in sorted(community_ids)
+            ],
+            ordered=False,
+            session=session,
+        )
 
     async def rebuild(self, community_id: str) -> RebuildResult:
         """Recompute a community's counters from its stored messages.
@@ -123,6 +154,7 @@ class RollupRepository:
             more_written, more_removed = await self._replace_documents(
                 ACTIVITY_ROLLUPS, community_id, activity, ("messages", "sentiment"), session
             )
+            await self._new_versions({community_id}, session)
             return RebuildResult(written + more_written, removed + more_removed)
 
         async with self._db.client.start_session() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -12,6 +13,7 @@ from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
 from pepite_contracts import MessageKind
 from pepite_reports.insights import InsightsReport, InsightsService, NoDataError
+from pepite_reports.rollups import RollupReader
 
 router = APIRouter(
     prefix="/v1/communities/{community_id}", tags=["insights"], responses=COMMON_RESPONSES
@@ -52,7 +54,9 @@ async def insights_report(
 
     try:
         body = await state.reports.get(
-            (community_id, days, months, until, channel_id, kind), compute
+            (community_id, days, months, until, channel_id, kind),
+            compute,
+            version=partial(RollupReader(state.db).version, community_id),
         )
     except NoDataError as exc:
         raise ProblemError(404, str(exc)) from None
