@@ -278,6 +278,7 @@ async def _client(
     warm_until: float,
     results: dict[str, list[float]],
     shapes: dict[str, list[float]],
+    by_second: dict[int, list[float]],
     statuses: Counter[int],
     seed: int,
     interval_s: float | None,
@@ -311,6 +312,7 @@ async def _client(
                 elapsed = time.perf_counter() - now
                 results[endpoint].append(elapsed)
                 shapes[f"{endpoint}:{shape(path)}"].append(elapsed)
+                by_second[int(now - warm_until)].append(elapsed)
                 statuses[status] += 1
     finally:
         writer.close()
@@ -341,6 +343,7 @@ async def load(
     prefix = "api" if rate is None else "api_paced"
     results: dict[str, list[float]] = defaultdict(list)
     shapes: dict[str, list[float]] = defaultdict(list)
+    by_second: dict[int, list[float]] = defaultdict(list)
     statuses: Counter[int] = Counter()
     warm_up = 5.0
     start = time.perf_counter()
@@ -356,6 +359,7 @@ async def load(
                 warm_until=warm_until,
                 results=results,
                 shapes=shapes,
+                by_second=by_second,
                 statuses=statuses,
                 seed=seed,
                 interval_s=clients / rate if rate else None,
@@ -388,6 +392,14 @@ async def load(
             requests=len(values),
             p50_ms=round(1000 * statistics.median(values), 1),
         )
+    # Where the slowest answers were: one stall, or a steady tail.
+    worst = sorted(by_second.items(), key=lambda item: max(item[1]), reverse=True)[:5]
+    emit(
+        f"{prefix}_worst_seconds",
+        1000 * max(worst[0][1]) if worst else 0.0,
+        "ms max",
+        seconds={str(second): round(1000 * max(values), 1) for second, values in worst},
+    )
     emit(
         f"{prefix}_non_2xx",
         sum(n for s, n in statuses.items() if not 200 <= s < 300),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -88,6 +89,11 @@ def create_app(settings: Settings) -> FastAPI:
                 touched={},
                 reports=SharedCache(settings.insights_cache_seconds),
             )
+            # What start-up built lives as long as the process: kept out of the garbage
+            # collector's full passes, which otherwise walk it again and again and pause
+            # every request under way while they do.
+            gc.collect()
+            gc.freeze()
             sharing = asyncio.create_task(
                 share_rate_limits(
                     limiter, RateUsageRepository(db), sync_s=settings.rate_limit_sync_seconds

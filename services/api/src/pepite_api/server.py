@@ -92,6 +92,9 @@ def _worker(host: str, port: int) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
+    # Listening before the app starts: connections the kernel gives this worker while it
+    # starts wait for it, rather than all going to the workers that started first.
+    sock.listen(2048)
     config = uvicorn.Config(
         "pepite_api.server:app_from_environment",
         factory=True,
