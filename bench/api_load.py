@@ -5,8 +5,9 @@ customer: 400,000 messages over a year, 4,000 members, 40 channels, analyzed and
 in the rollups the way the classifier leaves them. Starts the API as a process, then 50
 concurrent clients call the insights and messages endpoints for a fixed time, first as
 fast as they are answered (the most the API serves), then paced at ``--rate`` requests/s
-together (the latencies clients see at that load), with a realistic mix: reports over days and months, with kind and channel filters; message
-lists newest first, by kind, channel, member, sentiment, time window, and word searches.
+together (the latencies clients see at that load), with a realistic mix: reports over
+days and months, with kind and channel filters; message lists newest first, by kind,
+channel, member, sentiment, time window, and word searches.
 
 Prints JSON lines: ``{"metric": ..., "value": ..., "unit": ...}`` (throughput, p50, p99,
 per endpoint too). The clients speak HTTP/1.1 over keep-alive connections with a few
