@@ -161,9 +161,7 @@ async def test_insights_report_counts_and_filters(admin: httpx.AsyncClient, seed
     assert empty.status_code == 404
 
 
-async def test_cached_reports_follow_new_rollups(
-    api_settings: Settings, seeded: Seeded
-) -> None:
+async def test_cached_reports_follow_new_rollups(api_settings: Settings, seeded: Seeded) -> None:
     settings = api_settings.model_copy(update={"insights_cache_seconds": 0.2})
     app = create_app(settings)
     async with app.router.lifespan_context(app):
