@@ -1,0 +1,92 @@
+"""``pepite digest``: the Lore Keeper's digest of any period."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pymongo.errors import PyMongoError
+
+from pepite_digest.models import Digest
+from pepite_digest.render import to_html, to_markdown
+from pepite_digest.repository import DIGEST_INDEXES
+from pepite_digest.service import DigestService, EmptyPeriodError
+from pepite_digest.settings import Settings
+from pepite_kit.cli import fail, require_community_id
+from pepite_kit.mongo import mongo_database
+
+
+class DigestFormat(StrEnum):
+    MARKDOWN = "markdown"
+    HTML = "html"
+    JSON = "json"
+
+
+def _day(option: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option}: {value!r} is not a date like 2024-05-06") from None
+
+
+def render(digest: Digest, output: DigestFormat) -> str:
+    if output is DigestFormat.MARKDOWN:
+        return to_markdown(digest)
+    if output is DigestFormat.HTML:
+        return to_html(digest)
+    return digest.model_dump_json(indent=2) + "\n"
+
+
+def digest_command(
+    community: Annotated[str, typer.Option("--community", "-c", help="Community id.")],
+    first: Annotated[
+        str, typer.Option("--from", help="First day of the period, YYYY-MM-DD (included).")
+    ],
+    last: Annotated[
+        str, typer.Option("--to", help="Last day of the period, YYYY-MM-DD (included).")
+    ],
+    output: Annotated[
+        DigestFormat, typer.Option("--format", "-f", help="markdown, html or json.")
+    ] = DigestFormat.MARKDOWN,
+    to_file: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """What happened in a community over a period, every statement citing its messages.
+
+    Days are read in the community's time zone (its settings; UTC by default). The
+    digest is stored too, so the API serves it afterwards.
+    """
+    require_community_id(community)
+    first_day, last_day = _day("--from", first), _day("--to", last)
+    if last_day < first_day:
+        raise fail(f"--to {last_day} is before --from {first_day}")
+    settings = Settings()
+
+    async def build() -> Digest:
+        async with mongo_database(settings, app_name="pepite-cli", indexes=DIGEST_INDEXES) as db:
+            return await DigestService(db).community_digest(community, first_day, last_day)
+
+    started = time.monotonic()
+    try:
+        digest = asyncio.run(build())
+    except EmptyPeriodError as exc:
+        raise fail(str(exc)) from None
+    except PyMongoError as exc:
+        raise fail(f"MongoDB at {settings.mongodb_uri}: {exc}") from None
+    text = render(digest, output)
+    if to_file is None:
+        sys.stdout.write(text)
+    else:
+        to_file.write_text(text, encoding="utf-8")
+    typer.echo(
+        f"digest {digest.digest_id}: {sum(len(s.statements) for s in digest.sections)} "
+        f"statements citing {len(digest.sources)} messages, in {time.monotonic() - started:.1f}s",
+        err=True,
+    )
