@@ -1,4 +1,5 @@
-"""Pipeline benchmark: the sample community through import -> Kafka -> classifier -> MongoDB.
+"""Pipeline benchmark: the sample community through import -> Kafka -> classifier -> MongoDB,
+then the Lore Keeper's digest of each of its weeks (``pepite digest``, timed per week).
 
 The clock stops when every message is stored, analyzed (local analyzer unless the
 environment says otherwise) and counted in the rollups. Insight messages are then still
@@ -15,11 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import ijson
@@ -75,6 +79,54 @@ def pid_of(pattern: str) -> int | None:
             if pattern in cmdline + " " and "pipeline.py" not in cmdline:
                 return int(proc.name)
     return None
+
+
+def weekly_digests(env: dict[str, str], messages: Any) -> bool:
+    """Time ``pepite digest`` for every Monday-to-Sunday week of the imported community."""
+    first = messages.find_one({}, {"created_at": 1}, sort=[("created_at", 1)])["created_at"]
+    last = messages.find_one({}, {"created_at": 1}, sort=[("created_at", -1)])["created_at"]
+    monday = first.date() - timedelta(days=first.weekday())
+    walls: list[float] = []
+    builds: list[float] = []
+    while monday <= last.date():
+        started = time.perf_counter()
+        result = subprocess.run(
+            [
+                PEPITE,
+                "digest",
+                "--community",
+                "bench",
+                "--from",
+                str(monday),
+                "--to",
+                str(monday + timedelta(days=6)),
+                "--format",
+                "json",
+            ],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        walls.append(time.perf_counter() - started)
+        if result.returncode != 0:
+            sys.stderr.write(result.stderr)
+            return False
+        digest = json.loads(result.stdout)
+        built = re.search(r"in ([0-9.]+)s", result.stderr)
+        builds.append(float(built.group(1)) if built else float("nan"))
+        emit(
+            "digest_week_seconds",
+            walls[-1],
+            "s",
+            week=str(monday),
+            build_s=builds[-1],
+            statements=sum(len(s["statements"]) for s in digest["sections"]),
+            cited=len(digest["sources"]),
+        )
+        monday += timedelta(days=7)
+    emit("digest_week_seconds_max", max(walls), "s", weeks=len(walls), build_max_s=max(builds))
+    return True
 
 
 def main() -> int:  # noqa: PLR0915 - one straight measurement script
@@ -181,7 +233,8 @@ def main() -> int:  # noqa: PLR0915 - one straight measurement script
         for name, pid in infra.items():
             emit(f"cpu_{name}", cpu_seconds(pid) - infra_cpu_before[name], "s")
             emit(f"peak_rss_{name}", peak_rss_mb(pid), "MB")
-        return 0 if stored == expected == analyzed_docs == counted else 1
+        digests_ok = weekly_digests(env, messages)
+        return 0 if stored == expected == analyzed_docs == counted and digests_ok else 1
     finally:
         classifier.stop()
         client.drop_database(db_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from pepite_kit import ServiceSettings
@@ -14,3 +15,5 @@ class Settings(ServiceSettings):
 
     service_name: str = "digest"
     http_port: int = 8103
+    #: How often the scheduler looks for digests that are due.
+    digest_poll_seconds: float = Field(default=60.0, gt=0)

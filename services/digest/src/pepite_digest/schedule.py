@@ -1,0 +1,155 @@
+"""The weekly digest of every community, on its schedule, in its time zone.
+
+A community's settings say when its digest goes out (Monday 9:00 by default). Once
+that moment has passed, the digest of the seven days before that day is built, stored
+and announced with ``digest.published`` (delivered by webhooks). Each week is done
+once: a restarted or second scheduler finds the run recorded and leaves it, and the
+event id is fixed by the digest, so a repeat is recognized downstream too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pepite_contracts import (
+    DigestNotice,
+    DigestPublished,
+    deterministic_event_id,
+    encode_event,
+)
+from pepite_digest.service import DigestService, EmptyPeriodError
+from pepite_kit import Database, EventPublisher, IndexSpec
+
+COMMUNITIES = "communities"
+DIGEST_RUNS = "digest_runs"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+SCHEDULE_INDEXES = (IndexSpec(DIGEST_RUNS, [("community_id", 1), ("at", -1)], "community_at"),)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    community_id: str
+    timezone: str
+    weekday: int
+    hour: int
+
+
+def due_week(now: datetime, schedule: Schedule) -> tuple[date, date]:
+    """The seven days (first, last) whose digest is due at ``now``: those before the
+    latest scheduled moment that has passed, in the community's time zone."""
+    zone = ZoneInfo(schedule.timezone)
+    local = now.astimezone(zone)
+    day = local.date() - timedelta(days=(local.weekday() - schedule.weekday) % 7)
+    if datetime.combine(day, time(schedule.hour), zone) > local:
+        day -= timedelta(days=7)
+    return day - timedelta(days=7), day - timedelta(days=1)
+
+
+def _schedule(doc: dict[str, Any]) -> Schedule | None:
+    settings = doc.get("digest") or {}
+    if settings.get("enabled") is False:
+        return None
+    weekday = str(settings.get("weekday") or "monday")
+    return Schedule(
+        community_id=doc["_id"],
+        timezone=str(doc.get("timezone") or "UTC"),
+        weekday=WEEKDAYS.index(weekday) if weekday in WEEKDAYS else 0,
+        hour=int(settings.get("hour", 9)),
+    )
+
+
+class ScheduleRepository:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def schedules(self) -> list[Schedule]:
+        """The schedules of the communities whose digest is on."""
+        cursor = self._db[COMMUNITIES].find({}, {"timezone": 1, "digest": 1})
+        return [s async for doc in cursor if (s := _schedule(doc)) is not None]
+
+    async def done(self, run_id: str) -> bool:
+        return await self._db[DIGEST_RUNS].find_one({"_id": run_id}, {"_id": 1}) is not None
+
+    async def record(self, run_id: str, community_id: str, outcome: str) -> None:
+        await self._db[DIGEST_RUNS].update_one(
+            {"_id": run_id},
+            {
+                "$setOnInsert": {
+                    "community_id": community_id,
+                    "outcome": outcome,
+                    "at": datetime.now(UTC),
+                }
+            },
+            upsert=True,
+        )
+
+
+class DigestScheduler:
+    """Builds and announces the digests that are due, then looks again every ``poll_s``."""
+
+    def __init__(
+        self,
+        db: Database,
+        publisher: EventPublisher,
+        *,
+        notifications_topic: str,
+        poll_s: float = 60.0,
+    ) -> None:
+        self._repository = ScheduleRepository(db)
+        self._service = DigestService(db)
+        self._publisher = publisher
+        self._topic = notifications_topic
+        self._poll_s = poll_s
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.publish_due(datetime.now(UTC))
+            except Exception:
+                # The next look tries again; one community's failure is logged below.
+                logger.exception("could not look for due digests")
+            await asyncio.sleep(self._poll_s)
+
+    async def publish_due(self, now: datetime) -> list[str]:
+        """Build, store and announce every digest due at ``now``; their ids."""
+        published = []
+        for schedule in await self._repository.schedules():
+            first, last = due_week(now, schedule)
+            run_id = f"{schedule.community_id}:{first}:{last}"
+            if await self._repository.done(run_id):
+                continue
+            try:
+                digest = await self._service.community_digest(schedule.community_id, first, last)
+            except EmptyPeriodError:
+                await self._repository.record(run_id, schedule.community_id, "empty")
+                continue
+            except Exception:
+                logger.exception("digest failed", extra={"community": schedule.community_id})
+                continue
+            event = DigestPublished(
+                event_id=deterministic_event_id("digest.published", digest.digest_id),
+                community_id=schedule.community_id,
+                payload=DigestNotice(
+                    digest_id=digest.digest_id,
+                    title=digest.title,
+                    period_start=digest.period_start,
+                    period_end=digest.period_end,
+                    summary=digest.summary,
+                ),
+            )
+            await self._publisher.send(
+                self._topic, encode_event(event), key=schedule.community_id.encode()
+            )
+            await self._publisher.flush()
+            await self._repository.record(run_id, schedule.community_id, "published")
+            logger.info("digest published", extra={"digest": digest.digest_id})
+            published.append(digest.digest_id)
+        return published
