@@ -9,7 +9,7 @@ keeps them from coming back, may hold their id.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,8 +17,8 @@ import pytest
 from bson import json_util
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.kafka_helpers import read_topic
+from tests.services.classifier.conftest import CountingAnalyzer, make_stage
 
-from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest
 from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
 from pepite_classifier.analysis.llm.prompt import PROMPT_VERSION, CacheKeys
@@ -62,10 +62,9 @@ from pepite_contracts import (
     Platform,
     Reaction,
     Topic,
-    all_topics,
     decode_event,
 )
-from pepite_kit import Database, EventPublisher, KafkaSettings, ensure_topics
+from pepite_kit import Database, EventPublisher, KafkaSettings
 from pepite_kit.mongo import ensure_indexes
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -217,16 +216,6 @@ def deleted(event: MessageIngested) -> MessageDeleted:
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
-@pytest.fixture(scope="module")
-def local_analyzer(embedder: Embedder) -> LocalAnalyzer:
-    return LocalAnalyzer(embedder=embedder)
-
-
-@pytest.fixture(scope="module")
 def fake_server() -> Iterator[FakeOpenAIServer]:
     with FakeOpenAIServer() as server:
         yield server
@@ -236,30 +225,6 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
 async def db(mongo_db: Database) -> Database:
     await ensure_indexes(mongo_db, [*INDEXES, *ROLLUP_INDEXES, *TOPIC_INDEXES, *LLM_INDEXES])
     return mongo_db
-
-
-@pytest.fixture
-async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[EventPublisher]:
-    await ensure_topics(kafka_settings, kafka_settings.topic_names(all_topics()))
-    async with EventPublisher(kafka_settings, client_id="privacy-test") as publisher:
-        yield publisher
-
-
-class CountingAnalyzer:
-    """The real local analyzer, noting which messages it is asked about."""
-
-    name = AnalyzerName.LOCAL
-
-    def __init__(self, inner: LocalAnalyzer) -> None:
-        self.inner = inner
-        self.seen: list[str] = []
-
-    async def analyze(self, requests: Sequence[AnalysisRequest]) -> list[AnalysisOutcome]:
-        self.seen.extend(request.message_id for request in requests)
-        return await self.inner.analyze(requests)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 class Stages:
@@ -273,15 +238,11 @@ class Stages:
         self.kafka_settings = kafka_settings
 
     def stage(self, analyzer: Any) -> AnalysisStage:
-        return AnalysisStage(
-            db=self.db,
-            store=ClassifierRepository(self.db),
-            analyses=AnalysisRepository(self.db),
-            analyzer=analyzer,
-            topics=TopicAssigner(TopicRepository(self.db), similarity=0.4),
-            rollups=RollupRepository(self.db),
-            publisher=self.publisher,
-            analyzed_topic=self.kafka_settings.topic_name(Topic.MESSAGES_ANALYZED),
+        return make_stage(
+            self.db,
+            self.publisher,
+            self.kafka_settings,
+            analyzer,
             privacy=PrivacyStage(self.db, cache_keys=KEYS),
         )
 

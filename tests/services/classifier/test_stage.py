@@ -8,20 +8,21 @@ landed is published once.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.kafka_helpers import read_topic
+from tests.services.classifier.conftest import CountingAnalyzer, make_stage
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
 from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.placement import StreamActivity, TopicPlacer
-from pepite_classifier.repository import INDEXES, AnalysisRepository, ClassifierRepository
+from pepite_classifier.repository import INDEXES, AnalysisRepository
 from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_classifier.service import plan_writes
 from pepite_classifier.settings import Settings
@@ -40,10 +41,9 @@ from pepite_contracts import (
     NormalizedMessage,
     Platform,
     Topic,
-    all_topics,
     decode_event,
 )
-from pepite_kit import Database, EventPublisher, KafkaSettings, ensure_topics
+from pepite_kit import Database, EventPublisher, KafkaSettings
 from pepite_kit.mongo import ensure_indexes
 
 pytestmark = pytest.mark.asyncio
@@ -62,44 +62,10 @@ TEXTS = [
 ]
 
 
-class CountingAnalyzer:
-    """The real local analyzer, counting the messages it is asked about."""
-
-    name = AnalyzerName.LOCAL
-
-    def __init__(self, inner: LocalAnalyzer) -> None:
-        self.inner = inner
-        self.seen: list[str] = []
-
-    async def analyze(self, requests: Sequence[AnalysisRequest]) -> list[AnalysisOutcome]:
-        self.seen.extend(request.message_id for request in requests)
-        return await self.inner.analyze(requests)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    return Embedder()
-
-
-@pytest.fixture(scope="module")
-def local_analyzer(embedder: Embedder) -> LocalAnalyzer:
-    return LocalAnalyzer(embedder=embedder)
-
-
 @pytest.fixture
 async def db(mongo_db: Database) -> Database:
     await ensure_indexes(mongo_db, [*INDEXES, *ROLLUP_INDEXES, *TOPIC_INDEXES])
     return mongo_db
-
-
-@pytest.fixture
-async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[EventPublisher]:
-    await ensure_topics(kafka_settings, kafka_settings.topic_names(all_topics()))
-    async with EventPublisher(kafka_settings, client_id="stage-test") as publisher:
-        yield publisher
 
 
 StageFor = Callable[[Analyzer], AnalysisStage]
@@ -112,28 +78,9 @@ def stage_for(
     """Builds the stage around an analyzer, on the test's database and topics."""
 
     def build(analyzer: Analyzer) -> AnalysisStage:
-        return make_stage(db, publisher, kafka_settings, analyzer, embedder)
+        return make_stage(db, publisher, kafka_settings, analyzer)
 
     return build
-
-
-def make_stage(
-    db: Database,
-    publisher: EventPublisher,
-    kafka_settings: KafkaSettings,
-    analyzer: Analyzer,
-    embedder: Embedder,
-) -> AnalysisStage:
-    return AnalysisStage(
-        db=db,
-        store=ClassifierRepository(db),
-        analyses=AnalysisRepository(db),
-        analyzer=analyzer,
-        topics=TopicAssigner(TopicRepository(db), similarity=0.4),
-        rollups=RollupRepository(db),
-        publisher=publisher,
-        analyzed_topic=kafka_settings.topic_name(Topic.MESSAGES_ANALYZED),
-    )
 
 
 def ingested(n: int, text: str, **overrides: Any) -> MessageIngested:
