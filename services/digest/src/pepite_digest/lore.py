@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from pepite_contracts import MessageKind
@@ -212,6 +213,15 @@ class PeriodFacts:
         talks = conversations(messages)
         return cls(messages, talks, answers(messages, talks))
 
+    @cached_property
+    def by_topic(self) -> dict[str, list[PeriodMessage]]:
+        """Members' messages per topic (trending and new topics both read it)."""
+        grouped: dict[str, list[PeriodMessage]] = defaultdict(list)
+        for m in self.messages:
+            if m.topic_id is not None and not m.is_bot:
+                grouped[m.topic_id].append(m)
+        return grouped
+
     def numbers(self, new_members: int) -> dict[str, float]:
         humans = [m for m in self.messages if not m.is_bot]
         questions = len(self.answered)
@@ -342,18 +352,11 @@ class LoreKeeper:
             for m in picked[: self._size]
         ]
 
-    def _topic_messages(self, facts: PeriodFacts) -> dict[str, list[PeriodMessage]]:
-        grouped: dict[str, list[PeriodMessage]] = defaultdict(list)
-        for m in facts.messages:
-            if m.topic_id is not None and not m.is_bot:
-                grouped[m.topic_id].append(m)
-        return grouped
-
     def _trending(
         self, now: PeriodFacts, before: PeriodFacts, topics: dict[str, TopicInfo]
     ) -> list[Statement]:
-        current = self._topic_messages(now)
-        previous = Counter({t: len(ms) for t, ms in self._topic_messages(before).items()})
+        current = now.by_topic
+        previous = Counter({t: len(ms) for t, ms in before.by_topic.items()})
         rising = [
             (len(ms) - previous[t], t)
             for t, ms in current.items()
@@ -382,8 +385,8 @@ class LoreKeeper:
     def _new_topics(
         self, now: PeriodFacts, before: PeriodFacts, topics: dict[str, TopicInfo]
     ) -> list[Statement]:
-        current = self._topic_messages(now)
-        earlier = set(self._topic_messages(before))
+        current = now.by_topic
+        earlier = set(before.by_topic)
         fresh = [
             (len(ms), t)
             for t, ms in current.items()

@@ -152,6 +152,18 @@ class DigestRepository:
             async for doc in cursor
         }
 
+    async def count_new_members(self, community_id: str, start: datetime, end: datetime) -> int:
+        """How many members were first seen in ``[start, end)``, bots left out."""
+        return await self._db[MEMBERS].count_documents(self._first_seen(community_id, start, end))
+
+    @staticmethod
+    def _first_seen(community_id: str, start: datetime, end: datetime) -> dict[str, Any]:
+        return {
+            "community_id": community_id,
+            "first_seen_at": {"$gte": start, "$lt": end},
+            "is_bot": {"$ne": True},
+        }
+
     async def new_members(
         self, community_id: str, start: datetime, end: datetime
     ) -> list[MemberInfo]:
@@ -179,10 +191,3 @@ class DigestRepository:
         document = digest.model_dump(mode="python")
         document["_id"] = document.pop("digest_id")
         await self._db[DIGESTS].replace_one({"_id": document["_id"]}, document, upsert=True)
-
-    async def get(self, community_id: str, digest_id: str) -> Digest | None:
-        doc = await self._db[DIGESTS].find_one({"_id": digest_id, "community_id": community_id})
-        if doc is None:
-            return None
-        doc["digest_id"] = doc.pop("_id")
-        return Digest.model_validate(doc)

@@ -22,10 +22,10 @@ from pepite_contracts import (
     deterministic_event_id,
     encode_event,
 )
+from pepite_digest.repository import COMMUNITIES
 from pepite_digest.service import DigestService, EmptyPeriodError
 from pepite_kit import Database, EventPublisher, IndexSpec
 
-COMMUNITIES = "communities"
 DIGEST_RUNS = "digest_runs"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

@@ -58,7 +58,7 @@ class DigestService:
             previous=previous,
             topics=await repository.topics(community_id, topic_ids),
             new_members=await repository.new_members(community_id, start, end),
-            previous_new_members=len(await repository.new_members(community_id, before, start)),
+            previous_new_members=await repository.count_new_members(community_id, before, start),
             generated_at=datetime.now(UTC),
         )
         await repository.save(digest)
