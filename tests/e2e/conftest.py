@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pepite_contracts import Topic
 from tests.conftest import REPO_ROOT, Stack
 
 sys.path.insert(0, str(REPO_ROOT / "deploy" / "local"))
@@ -90,6 +92,24 @@ def wait_for(condition: Callable[[], bool], *, within_s: float, what: str) -> No
 def processed(service: ServiceProcess, topic: str) -> float:
     return metric_value(
         service.metrics(), "pepite_consumer_records_processed_total", {"topic": topic}
+    )
+
+
+def wait_classified(
+    env: Env, classifier: ServiceProcess, db: Any, messages: int, *, within_s: float
+) -> None:
+    """Wait until the classifier has processed ``messages`` raw records and placed every
+    insight in a topic (which it does once the stream is quiet; rollups move with it)."""
+    raw_topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + Topic.MESSAGES_RAW
+    wait_for(
+        lambda: processed(classifier, raw_topic) >= messages,
+        within_s=within_s,
+        what="the classifier to process the import",
+    )
+    wait_for(
+        lambda: db["messages"].find_one({"topic_pending": True}, {"_id": 1}) is None,
+        within_s=within_s,
+        what="the classifier to place every insight in a topic",
     )
 
 

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from pepite_contracts import Topic
-from tests.e2e.conftest import Env, ServiceProcess, processed, read_truth, wait_for
+from tests.e2e.conftest import Env, ServiceProcess, read_truth, wait_classified
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +32,7 @@ def test_a_digest_for_every_week_cites_only_messages_of_that_week(
 ) -> None:
     truth = read_truth(sample_community, COMMUNITY)
     env.pepite("import", str(sample_community), "--community", COMMUNITY, "--no-progress")
-    raw_topic = env.vars["PEPITE_KAFKA_TOPIC_PREFIX"] + Topic.MESSAGES_RAW
-    wait_for(
-        lambda: processed(classifier, raw_topic) >= len(truth.message_ids),
-        within_s=600,
-        what="the classifier to process the sample community",
-    )
-    wait_for(
-        lambda: sync_db["messages"].find_one({"topic_pending": True}, {"_id": 1}) is None,
-        within_s=300,
-        what="every insight placed in a topic",
-    )
+    wait_classified(env, classifier, sync_db, len(truth.message_ids), within_s=600)
     first = datetime.fromisoformat(truth.first).astimezone(UTC).date()
     last = datetime.fromisoformat(truth.last).astimezone(UTC).date()
     spans = weeks(first, last)

@@ -20,6 +20,7 @@ from tests.e2e.conftest import (
     metric_value,
     processed,
     read_truth,
+    wait_classified,
     wait_for,
 )
 from tests.kafka_helpers import read_topic
@@ -76,18 +77,8 @@ def test_every_message_lands_exactly_once_and_reimport_adds_nothing(
 
     first = env.pepite("import", str(small_community), "--community", COMMUNITY, "--no-progress")
     assert first.stdout.count("imported ") == truth.channels
-    wait_for(
-        lambda: processed(classifier, raw_topic) >= len(truth.message_ids),
-        within_s=420,
-        what="the classifier to process the import",
-    )
-    # Insights are embedded, refined and placed in topics once the stream is quiet; the
-    # rollups move with them, so they are compared with the analyses after that.
-    wait_for(
-        lambda: sync_db["messages"].find_one({"topic_pending": True}, {"_id": 1}) is None,
-        within_s=420,
-        what="the classifier to place every insight in a topic",
-    )
+    # The rollups move with topic placement, so they are compared with the analyses after.
+    wait_classified(env, classifier, sync_db, len(truth.message_ids), within_s=420)
     ids = stored_ids(sync_db)
     assert len(ids) == len(truth.message_ids)
     assert set(ids) == truth.message_ids
