@@ -20,8 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 from pepite_classifier.analysis.base import AnalysisRequest
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.local import LocalAnalyzer
+from pepite_embeddings.embedder import Embedder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

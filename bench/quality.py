@@ -41,7 +41,6 @@ from typing import Any
 import numpy as np
 
 from pepite_classifier.analysis.base import AnalysisRequest
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.eval_mapping import TASK_LABELS, label_for
 from pepite_classifier.analysis.local import LocalAnalyzer, features, lexicon, training
 from pepite_classifier.analysis.local import model as model_module
@@ -60,6 +59,7 @@ from pepite_classifier.analysis.local.training import (
     folds,
     train_model,
 )
+from pepite_embeddings.embedder import Embedder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE = REPO_ROOT / ".pepite" / "cache"

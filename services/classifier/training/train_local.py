@@ -24,7 +24,6 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.local.embedding_cache import CachedEmbedder
 from pepite_classifier.analysis.local.labeled import read_labeled
 from pepite_classifier.analysis.local.model import SHIPPED_ARTIFACTS
@@ -36,6 +35,7 @@ from pepite_classifier.analysis.local.training import (
     TRAINING_FILES,
     train_model,
 )
+from pepite_embeddings.embedder import Embedder
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 #: Embeddings depend on the model and its settings: the cache folder names both.

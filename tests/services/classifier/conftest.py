@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.privacy_stage import PrivacyStage
 from pepite_classifier.repository import AnalysisRepository, ClassifierRepository
@@ -15,6 +14,7 @@ from pepite_classifier.rollups_repository import RollupRepository
 from pepite_classifier.stage import AnalysisStage
 from pepite_classifier.topics import TopicAssigner, TopicRepository
 from pepite_contracts import AnalyzerName, Topic, all_topics
+from pepite_embeddings.embedder import Embedder
 from pepite_kit import Database, EventPublisher, KafkaSettings, ensure_topics
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from pepite_classifier.analysis.base import AnalysisRequest
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.analysis.local.model import LocalModel
 from pepite_contracts import Analysis, AnalyzerName, MessageKind, Sentiment
+from pepite_embeddings.embedder import Embedder
 
 K = MessageKind
 

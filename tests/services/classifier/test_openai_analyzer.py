@@ -26,9 +26,6 @@ from tests.fakes.openai_server import (
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
-from pepite_classifier.analysis.llm.client import retry_after_s
-from pepite_classifier.analysis.llm.errors import LlmConfigError
-from pepite_classifier.analysis.llm.pricing import ModelPrice
 from pepite_classifier.analysis.llm.prompt import PromptMessage, render_batch
 from pepite_classifier.analysis.llm.schema import Label, parse_items, to_analysis
 from pepite_classifier.analysis.llm.topic_namer import OpenAITopicNamer
@@ -38,6 +35,9 @@ from pepite_classifier.settings import Settings
 from pepite_contracts import Analysis, AnalyzerName, MessageKind, Mood, Sentiment
 from pepite_kit import Database
 from pepite_kit.mongo import ensure_indexes
+from pepite_llm.client import retry_after_s
+from pepite_llm.errors import LlmConfigError
+from pepite_llm.pricing import ModelPrice
 
 COMMUNITY = "discord:acme"
 OTHER = "discord:other"

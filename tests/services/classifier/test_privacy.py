@@ -19,7 +19,6 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.kafka_helpers import read_topic
 from tests.services.classifier.conftest import CountingAnalyzer, make_stage
 
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
 from pepite_classifier.analysis.llm.prompt import PROMPT_VERSION, CacheKeys
 from pepite_classifier.analysis.llm_repository import LlmRepository
@@ -64,6 +63,7 @@ from pepite_contracts import (
     Topic,
     decode_event,
 )
+from pepite_embeddings.embedder import Embedder
 from pepite_kit import Database, EventPublisher, KafkaSettings
 from pepite_kit.mongo import ensure_indexes
 

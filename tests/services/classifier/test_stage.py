@@ -18,7 +18,6 @@ from tests.kafka_helpers import read_topic
 from tests.services.classifier.conftest import CountingAnalyzer, make_stage
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.placement import StreamActivity, TopicPlacer
@@ -43,6 +42,7 @@ from pepite_contracts import (
     Topic,
     decode_event,
 )
+from pepite_embeddings.embedder import Embedder
 from pepite_kit import Database, EventPublisher, KafkaSettings
 from pepite_kit.mongo import ensure_indexes
 

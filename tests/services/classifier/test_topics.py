@@ -15,7 +15,6 @@ from pymongo import AsyncMongoClient, MongoClient
 from tests.conftest import Stack
 from typer.testing import CliRunner
 
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.rollups import rollup_changes, state_from_document
 from pepite_classifier.rollups_repository import ROLLUP_INDEXES, RollupRepository
 from pepite_classifier.topics import (
@@ -34,6 +33,7 @@ from pepite_classifier.topics.clustering import OTHER, ClusteringParams, cluster
 from pepite_classifier.topics.keywords import keyword_name, terms, tokens, topic_keywords
 from pepite_classifier.topics.repository import TOPIC_RUNS, TopicRun
 from pepite_contracts import Analysis, MessageKind
+from pepite_embeddings.embedder import Embedder
 from pepite_kit import Database
 from pepite_kit.cli import build_app
 from pepite_kit.mongo import ensure_indexes

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any
 
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.factory import LLM_INDEXES, build_analyzer
 from pepite_classifier.analysis.llm.prompt import CacheKeys
 from pepite_classifier.analysis.llm.topic_namer import OpenAITopicNamer
@@ -28,6 +27,7 @@ from pepite_classifier.topics import (
     recluster_when_needed,
 )
 from pepite_contracts import AnalyzerName, Topic
+from pepite_embeddings.embedder import Embedder
 from pepite_kit import ConsumerLoop, Runtime, WorkerSpec, event_loop_for, run_worker
 
 logger = logging.getLogger(__name__)

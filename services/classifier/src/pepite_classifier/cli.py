@@ -357,9 +357,9 @@ async def _namer(settings: Settings, db: Database, stack: AsyncExitStack) -> Top
     """The LLM namer when the service is set up for the OpenAI analyzer, else keywords."""
     if settings.analyzer is not AnalyzerName.OPENAI:
         return KeywordNamer()
-    from pepite_classifier.analysis.llm.errors import LlmConfigError
     from pepite_classifier.analysis.llm.topic_namer import OpenAITopicNamer
     from pepite_classifier.analysis.llm_repository import LlmRepository
+    from pepite_llm.errors import LlmConfigError
 
     try:
         namer = OpenAITopicNamer(settings, LlmRepository(db))

@@ -24,8 +24,7 @@ from collections.abc import Iterator, Sequence
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from pepite_classifier.analysis.base import AnalysisRequest, Embedding
-from pepite_classifier.analysis.embedder import Embedder
+from pepite_classifier.analysis.base import AnalysisRequest
 from pepite_classifier.analysis.local import LocalAnalyzer
 from pepite_classifier.analyzed_events import analyzed_event, now_ms, publish_analyzed
 from pepite_classifier.repository import AnalysisRepository, StoredMessage, TopicPlacement
@@ -33,6 +32,8 @@ from pepite_classifier.rollups import rollup_changes
 from pepite_classifier.rollups_repository import RollupRepository
 from pepite_classifier.topics import EmbeddedInsight, TopicAssigner
 from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName
+from pepite_embeddings import Embedding
+from pepite_embeddings.embedder import Embedder
 from pepite_kit import Database, EventPublisher
 
 logger = logging.getLogger(__name__)

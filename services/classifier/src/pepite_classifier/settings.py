@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from pepite_classifier.analysis.llm.pricing import ModelPrice, default_prices
 from pepite_classifier.topics.settings import TopicSettings
 from pepite_contracts import AnalyzerName
 from pepite_kit import ServiceSettings
+from pepite_llm.pricing import ModelPrice, default_prices
 
 
 class Settings(ServiceSettings, TopicSettings):

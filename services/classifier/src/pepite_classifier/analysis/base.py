@@ -6,13 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import numpy as np
-import numpy.typing as npt
-
 from pepite_contracts import Analysis, AnalyzerName
-
-#: A sentence embedding: unit-length float32 vector.
-Embedding = npt.NDArray[np.float32]
+from pepite_embeddings import Embedding
 
 
 @dataclass(frozen=True)

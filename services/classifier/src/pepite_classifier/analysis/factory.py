@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pepite_classifier.analysis.base import Analyzer
-from pepite_classifier.analysis.llm.errors import LlmConfigError
 from pepite_classifier.analysis.llm_repository import LLM_INDEXES, LlmRepository
 from pepite_classifier.analysis.openai_analyzer import OpenAIAnalyzer
 from pepite_classifier.settings import Settings
 from pepite_contracts import AnalyzerName
 from pepite_kit import Database
+from pepite_llm.errors import LlmConfigError
 
 __all__ = ["LLM_INDEXES", "LlmConfigError", "build_analyzer"]
 

@@ -28,9 +28,6 @@ from datetime import UTC, datetime
 from openai import AsyncOpenAI
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest, Analyzer
-from pepite_classifier.analysis.llm.client import ChatCaller, RetryPolicy, openai_client
-from pepite_classifier.analysis.llm.errors import LlmUnavailableError
-from pepite_classifier.analysis.llm.pricing import model_price
 from pepite_classifier.analysis.llm.prompt import (
     PROMPT_VERSION,
     SYSTEM_PROMPT,
@@ -48,6 +45,9 @@ from pepite_classifier.analysis.llm_repository import LlmRepository, UsageDelta,
 from pepite_classifier.settings import Settings
 from pepite_contracts import Analysis, AnalyzerName
 from pepite_kit.metrics import LLM_CACHE_HITS, LLM_COST_USD, LLM_FALLBACKS, LLM_TOKENS
+from pepite_llm.client import ChatCaller, RetryPolicy, openai_client
+from pepite_llm.errors import LlmUnavailableError
+from pepite_llm.pricing import model_price
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,6 @@ from datetime import UTC, datetime
 
 from openai import AsyncOpenAI
 
-from pepite_classifier.analysis.llm.client import ChatCaller, RetryPolicy, openai_client
-from pepite_classifier.analysis.llm.errors import LlmUnavailableError
-from pepite_classifier.analysis.llm.pricing import model_price
 from pepite_classifier.analysis.llm.prompt import clip
 from pepite_classifier.analysis.llm.schema import (
     TopicName,
@@ -19,6 +16,9 @@ from pepite_classifier.analysis.llm.schema import (
 )
 from pepite_classifier.analysis.llm_repository import LlmRepository, UsageDelta, month_of
 from pepite_classifier.settings import Settings
+from pepite_llm.client import ChatCaller, RetryPolicy, openai_client
+from pepite_llm.errors import LlmUnavailableError
+from pepite_llm.pricing import model_price
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from pepite_classifier.analysis.base import AnalysisOutcome, AnalysisRequest
-from pepite_classifier.analysis.embedder import Embedder
 from pepite_classifier.analysis.local.cues import Cues, looks_like_question, tokenize
 from pepite_classifier.analysis.local.embedding_cache import TextEmbedder
 from pepite_classifier.analysis.local.features import DENSE_CUES, URL_RE, Featurizer
@@ -49,6 +48,7 @@ from pepite_classifier.analysis.local.rules import (
 )
 from pepite_classifier.analysis.local.training import stack_inputs
 from pepite_contracts import INSIGHT_KINDS, Analysis, AnalyzerName
+from pepite_embeddings.embedder import Embedder
 
 #: Batches are featurized in slices of this many texts, which bounds peak memory.
 FEATURE_SLICE = 2048

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from pepite_classifier.analysis.embedder import EMBEDDING_DIM
+from pepite_embeddings.embedder import EMBEDDING_DIM
 
 
 class TextEmbedder(Protocol):

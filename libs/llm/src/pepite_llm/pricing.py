@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pepite_classifier.analysis.llm.errors import LlmConfigError
+from pepite_llm.errors import LlmConfigError
 
 _PER_MILLION = 1_000_000
 

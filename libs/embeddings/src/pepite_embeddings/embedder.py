@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
-from pepite_classifier.analysis.base import Embedding
 from pepite_kit.metrics import MESSAGES_EMBEDDED
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+#: A unit-length float32 sentence embedding.
+Embedding = npt.NDArray[np.float32]
 
 #: Dimension of all-MiniLM-L6-v2 embeddings.
 EMBEDDING_DIM = 384

@@ -22,7 +22,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from openai.types.shared_params import ResponseFormatJSONSchema
 
-from pepite_classifier.analysis.llm.errors import LlmConfigError, LlmUnavailableError
+from pepite_llm.errors import LlmConfigError, LlmUnavailableError
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Calls to an OpenAI-compatible chat-completions API: retries, errors, prices."""
