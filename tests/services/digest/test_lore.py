@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pepite_contracts import MessageKind
-from pepite_digest.models import Digest, SectionKind
-from pepite_digest.render import to_html, to_markdown
 from pepite_digest.service import DigestService, EmptyPeriodError
 from pepite_kit import Database
+from pepite_reports.digests.models import Digest, SectionKind
+from pepite_reports.digests.render import to_html, to_markdown
 
 pytestmark = pytest.mark.asyncio
 

@@ -13,13 +13,13 @@ from typing import Annotated
 import typer
 from pymongo.errors import PyMongoError
 
-from pepite_digest.models import Digest
-from pepite_digest.render import to_html, to_markdown
 from pepite_digest.repository import DIGEST_INDEXES
 from pepite_digest.service import DigestService, EmptyPeriodError
 from pepite_digest.settings import Settings
 from pepite_kit.cli import fail, require_community_id
 from pepite_kit.mongo import mongo_database
+from pepite_reports.digests.models import Digest
+from pepite_reports.digests.render import to_html, to_markdown
 
 
 class DigestFormat(StrEnum):

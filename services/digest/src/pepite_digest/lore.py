@@ -18,7 +18,9 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from pepite_contracts import MessageKind
-from pepite_digest.models import (
+from pepite_digest.repository import MemberInfo, PeriodMessage, TopicInfo
+from pepite_kit.search import search_terms
+from pepite_reports.digests.models import (
     SECTION_TITLES,
     Cited,
     Digest,
@@ -27,8 +29,6 @@ from pepite_digest.models import (
     SectionKind,
     Statement,
 )
-from pepite_digest.repository import MemberInfo, PeriodMessage, TopicInfo
-from pepite_kit.search import search_terms
 
 #: Kinds never quoted: a digest does not spread spam or abuse.
 UNQUOTABLE = frozenset({MessageKind.SPAM, MessageKind.TOXIC, MessageKind.SELF_PROMOTION})

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from pepite_contracts import MessageKind, Sentiment
-from pepite_digest.models import Digest
 from pepite_kit import Database, IndexSpec
+from pepite_reports.digests.models import Digest
 
 MESSAGES = "messages"
 MEMBERS = "members"

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pepite_digest.lore import LoreKeeper
-from pepite_digest.models import Digest
 from pepite_digest.repository import DigestRepository
 from pepite_kit import Database
+from pepite_reports.digests.models import Digest
 
 
 class EmptyPeriodError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from pepite_digest.models import Digest, KeyNumber
+from pepite_reports.digests.models import Digest, KeyNumber
 
 _NUMBER_LABELS = {
     "messages": "Messages",
