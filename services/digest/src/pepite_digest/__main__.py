@@ -1,22 +1,44 @@
 """Start the digest service: ``python -m pepite_digest``.
 
 It publishes each community's weekly digest on its schedule (``digest.published`` on
-the notifications topic) and serves /healthz and /metrics.
+the notifications topic), follows members' consent and erasures, and serves /healthz
+and /metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from pepite_contracts import Topic
+from pepite_digest.consent import CONSENT_INDEXES, ConsentRepository
+from pepite_digest.handlers import MemberEventsHandler
+from pepite_digest.privacy import MemberDataOwner
 from pepite_digest.repository import DIGEST_INDEXES
 from pepite_digest.schedule import SCHEDULE_INDEXES, DigestScheduler
 from pepite_digest.settings import Settings
-from pepite_kit import Runtime, WorkerSpec, run_worker
+from pepite_kit import ConsumerLoop, Runtime, WorkerSpec, event_loop_for, run_worker
+
+
+def member_data_owners(runtime: Runtime) -> list[MemberDataOwner]:
+    """Every store of per-member data in this service, told of withdrawals and erasures."""
+    return []
 
 
 def main() -> None:
     settings = Settings()
+
+    def loops(runtime: Runtime) -> Sequence[ConsumerLoop[Any]]:
+        handler = MemberEventsHandler(ConsentRepository(runtime.db), member_data_owners(runtime))
+        return [
+            event_loop_for(
+                name="member-events",
+                settings=settings,
+                group_id=settings.consumer_group,
+                handlers={settings.topic_name(Topic.MEMBERS_EVENTS): handler},
+                publisher=runtime.publisher,
+            )
+        ]
 
     def background(runtime: Runtime) -> Sequence[Callable[[], Awaitable[None]]]:
         scheduler = DigestScheduler(
@@ -30,7 +52,8 @@ def main() -> None:
     run_worker(
         WorkerSpec(
             name=settings.service_name,
-            indexes=[*DIGEST_INDEXES, *SCHEDULE_INDEXES],
+            indexes=[*DIGEST_INDEXES, *SCHEDULE_INDEXES, *CONSENT_INDEXES],
+            build_loops=loops,
             build_background=background,
         ),
         settings,

@@ -15,5 +15,6 @@ class Settings(ServiceSettings):
 
     service_name: str = "digest"
     http_port: int = 8103
+    consumer_group: str = "digest"
     #: How often the scheduler looks for digests that are due.
     digest_poll_seconds: float = Field(default=60.0, gt=0)
