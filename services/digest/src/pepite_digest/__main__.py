@@ -13,16 +13,19 @@ from typing import Any
 from pepite_contracts import Topic
 from pepite_digest.consent import CONSENT_INDEXES, ConsentRepository
 from pepite_digest.handlers import MemberEventsHandler
+from pepite_digest.knowledge import KnowledgeBuilder, KnowledgePrivacy
 from pepite_digest.privacy import MemberDataOwner
 from pepite_digest.repository import DIGEST_INDEXES
 from pepite_digest.schedule import SCHEDULE_INDEXES, DigestScheduler
 from pepite_digest.settings import Settings
+from pepite_embeddings import Embedder
 from pepite_kit import ConsumerLoop, Runtime, WorkerSpec, event_loop_for, run_worker
+from pepite_knowledge import KNOWLEDGE_INDEXES
 
 
 def member_data_owners(runtime: Runtime) -> list[MemberDataOwner]:
     """Every store of per-member data in this service, told of withdrawals and erasures."""
-    return []
+    return [KnowledgePrivacy(runtime.db)]
 
 
 def main() -> None:
@@ -47,12 +50,13 @@ def main() -> None:
             notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
             poll_s=settings.digest_poll_seconds,
         )
-        return [scheduler.run_forever]
+        knowledge = KnowledgeBuilder(runtime.db, Embedder())
+        return [scheduler.run_forever, knowledge.run_forever]
 
     run_worker(
         WorkerSpec(
             name=settings.service_name,
-            indexes=[*DIGEST_INDEXES, *SCHEDULE_INDEXES, *CONSENT_INDEXES],
+            indexes=[*DIGEST_INDEXES, *SCHEDULE_INDEXES, *CONSENT_INDEXES, *KNOWLEDGE_INDEXES],
             build_loops=loops,
             build_background=background,
         ),

@@ -1,0 +1,44 @@
+"""The FAQ knowledge base: entries, their storage, retrieval and answers."""
+
+from pepite_knowledge.answering import (
+    DEFAULT_CONFIDENCE_THRESHOLD,
+    FOLLOW_UP,
+    KnowledgeBase,
+    Reply,
+    Source,
+    confidence_of,
+    reply_from,
+)
+from pepite_knowledge.models import (
+    MAX_ANSWER_CHARS,
+    MAX_QUESTION_CHARS,
+    EntryChannel,
+    EntryOrigin,
+    EntrySignals,
+    KnowledgeEntry,
+    mined_entry_id,
+)
+from pepite_knowledge.repository import KNOWLEDGE_INDEXES, KnowledgeRepository, StoredEntry
+from pepite_knowledge.retrieval import KnowledgeIndex, Match
+
+__all__ = [
+    "DEFAULT_CONFIDENCE_THRESHOLD",
+    "FOLLOW_UP",
+    "KNOWLEDGE_INDEXES",
+    "MAX_ANSWER_CHARS",
+    "MAX_QUESTION_CHARS",
+    "EntryChannel",
+    "EntryOrigin",
+    "EntrySignals",
+    "KnowledgeBase",
+    "KnowledgeEntry",
+    "KnowledgeIndex",
+    "KnowledgeRepository",
+    "Match",
+    "Reply",
+    "Source",
+    "StoredEntry",
+    "confidence_of",
+    "mined_entry_id",
+    "reply_from",
+]
