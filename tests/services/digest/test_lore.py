@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
+from bson.binary import Binary
 
 from pepite_contracts import MessageKind
+from pepite_digest.lore import diverse
+from pepite_digest.repository import DigestRepository
 from pepite_digest.service import DigestService, EmptyPeriodError
 from pepite_kit import Database
 from pepite_reports.digests.models import Digest, SectionKind
@@ -41,6 +46,7 @@ def message(
     reactions: int = 0,
     bot: bool = False,
     channel: str = "help",
+    topic: str | None = None,
 ) -> dict[str, Any]:
     return {
         "_id": f"discord:acme:{n}",
@@ -55,7 +61,7 @@ def message(
         "reactions": [{"emoji": "👍", "count": reactions}] if reactions else [],
         "mentions": [],
         "analysis": {"kind": kind.value, "sentiment": "neutral"},
-        "topic_id": None,
+        "topic_id": topic,
     }
 
 
@@ -229,3 +235,119 @@ async def test_an_empty_period_is_an_error_not_an_empty_digest(db: Database) -> 
         await DigestService(db).community_digest("acme", date(2023, 1, 1), date(2023, 1, 7))
     with pytest.raises(ValueError, match="ends"):
         await DigestService(db).community_digest("acme", MONDAY, MONDAY - timedelta(days=1))
+
+
+def direction(*weights: float) -> np.ndarray:
+    """A unit vector of the embedder's size, ``weights`` on its first axes."""
+    vector = np.zeros(384, dtype=np.float32)
+    vector[: len(weights)] = weights
+    return vector / np.linalg.norm(vector)
+
+
+def embedding(n: int, vector: np.ndarray) -> dict[str, Any]:
+    """A ``message_embeddings`` document as the classifier stores it."""
+    return {
+        "_id": f"discord:acme:{n}",
+        "community_id": "acme",
+        "kind": "answer",
+        "vector": Binary(vector.astype(np.float32).tobytes()),
+    }
+
+
+#: A topic new this week: 101 and 102 say the same in other words (their vectors agree),
+#: and both drew more reactions than the others.
+SSO_TOPIC = [
+    message(
+        101,
+        "bob",
+        "Reset it from the account page under security settings",
+        A,
+        at(1, 10),
+        reactions=4,
+        topic="t-sso",
+    ),
+    message(
+        102,
+        "cid",
+        "Open your profile, pick forgot credentials, follow the email link",
+        A,
+        at(1, 11),
+        reactions=4,
+        topic="t-sso",
+    ),
+    message(
+        103,
+        "dee",
+        "Single sign-on needs the identity provider metadata uploaded first",
+        A,
+        at(2, 10),
+        reactions=1,
+        topic="t-sso",
+    ),
+    message(
+        104,
+        "gus",
+        "Okta groups map to roles only after the next sync runs",
+        A,
+        at(2, 11),
+        reactions=1,
+        topic="t-sso",
+    ),
+    message(
+        105,
+        "ann",
+        "Logging in with Google fails for accounts created before May",
+        Q,
+        at(3, 10),
+        topic="t-sso",
+    ),
+]
+SSO_VECTORS = {
+    101: direction(1),
+    102: direction(1, 0.05),
+    103: direction(0, 0, 1),
+    104: direction(0, 0, 0, 1),
+    105: direction(0, 0, 0, 0, 1),
+}
+
+
+async def new_topic_ids(db: Database) -> list[str]:
+    digest = await DigestService(db).community_digest("acme", MONDAY, MONDAY + timedelta(days=6))
+    [(_, message_ids)] = statements(digest, SectionKind.NEW_TOPICS)
+    return message_ids
+
+
+async def test_representatives_follow_the_vectors_when_messages_have_them(db: Database) -> None:
+    await db["messages"].insert_many(SSO_TOPIC)
+    await db["topics"].insert_one({"_id": "t-sso", "community_id": "acme", "name": "sso"})
+    # Words alone: the two most reacted-to messages share no word, both are quoted.
+    assert set(ids(101, 102)) <= set(await new_topic_ids(db))
+
+    await db["message_embeddings"].insert_many([embedding(n, v) for n, v in SSO_VECTORS.items()])
+    chosen = await new_topic_ids(db)
+    # By their vectors they repeat each other: one of them, and two other views instead.
+    assert len(chosen) == 3
+    assert len(set(chosen) & set(ids(101, 102))) == 1
+    assert len(set(chosen) & set(ids(103, 104, 105))) == 2
+
+
+async def test_the_period_reads_vectors_where_stored_and_words_stand_in_elsewhere(
+    db: Database,
+) -> None:
+    await db["messages"].insert_many(SSO_TOPIC)
+    # 105 has no vector: its words compare it with the others.
+    await db["message_embeddings"].insert_many(
+        [embedding(n, v) for n, v in SSO_VECTORS.items() if n != 105]
+    )
+    period = await DigestRepository(db).messages("acme", at(0, 0), at(7, 0))
+    vectors = {m.message_id: m.vector for m in period if m.vector is not None}
+    assert set(vectors) == set(ids(101, 102, 103, 104))
+    assert np.allclose(vectors["discord:acme:102"], SSO_VECTORS[102])
+
+    sso = [m for m in period if m.topic_id == "t-sso"]
+    picked = [m.message_id for m in diverse(sso, k=4)]
+    assert picked[0] in ids(101, 102)
+    assert set(picked[1:]) == set(ids(103, 104, 105))
+    # Without vectors the same messages are chosen by engagement and words.
+    plain = [replace(m, vector=None) for m in sso]
+    assert set(ids(101, 102)) <= {m.message_id for m in diverse(plain, k=3)}

@@ -17,6 +17,9 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+
 from pepite_contracts import MessageKind
 from pepite_digest.repository import MemberInfo, PeriodMessage, TopicInfo
 from pepite_kit.search import search_terms
@@ -44,6 +47,10 @@ ADDRESSED = re.compile(r"^\s*@?[\w\-\[\]`^{}|.]{2,32}[:,]\s")
 #: A reply that mentions the asker this long after a question answers it, even unlinked.
 ANSWER_WINDOW = timedelta(hours=2)
 SECTION_SIZE = 5
+#: Weight of relevance against repetition when choosing representative messages.
+MMR_RELEVANCE = 0.5
+#: Share of centrality (the rest: engagement) in how representative an embedded message is.
+CENTRALITY_WEIGHT = 0.7
 EXCERPT_CHARS = 160
 
 
@@ -169,31 +176,92 @@ def answers(messages: Sequence[PeriodMessage], talks: Sequence[Conversation]) ->
 def diverse(candidates: Sequence[PeriodMessage], k: int = 3) -> list[PeriodMessage]:
     """Up to ``k`` representative messages that do not repeat each other.
 
-    Maximal marginal relevance: the most engaging message first, then each next one
-    trading its own weight against its word overlap with those already chosen.
+    Maximal marginal relevance: each next message trades how representative it is
+    against how much it repeats those already chosen. With sentence vectors, a message
+    is as representative as it is close to the centroid of the group's vectors, and
+    repeats another as much as their vectors agree (cosine). A message without a vector
+    falls back to words: its engagement alone (reactions, then length) for relevance,
+    and the overlap of its stemmed terms with another's for repetition.
     """
     pool = [m for m in candidates if m.kind not in UNQUOTABLE and len(m.text.split()) >= 4]
     if not pool:
         return []
-    terms = {m.message_id: set(search_terms(m.text)) for m in pool}
-
-    def weight(m: PeriodMessage) -> float:
-        return m.reactions + min(len(terms[m.message_id]), 20) / 20
-
-    top = max(weight(m) for m in pool) or 1.0
-    chosen: list[PeriodMessage] = []
-    while pool and len(chosen) < k:
-
-        def score(m: PeriodMessage) -> float:
-            overlap = max(
-                (_jaccard(terms[m.message_id], terms[c.message_id]) for c in chosen), default=0.0
-            )
-            return 0.6 * weight(m) / top - 0.4 * overlap
-
-        best = max(pool, key=score)
+    likeness = _Likeness(pool)
+    relevance = likeness.relevance()
+    repeats = np.zeros(len(pool))
+    available = np.ones(len(pool), dtype=bool)
+    chosen: list[int] = []
+    while len(chosen) < min(k, len(pool)):
+        score = np.where(
+            available, MMR_RELEVANCE * relevance - (1 - MMR_RELEVANCE) * repeats, -np.inf
+        )
+        best = int(np.argmax(score))
         chosen.append(best)
-        pool.remove(best)
-    return chosen
+        available[best] = False
+        repeats = np.maximum(repeats, likeness.similarity_to(best))
+    return [pool[i] for i in chosen]
+
+
+class _Likeness:
+    """How representative messages of one group are, and how much two say the same.
+
+    Vectors are compared by cosine; word sets (stemmed terms, computed once per
+    message) stand in for a message without a vector.
+    """
+
+    def __init__(self, pool: Sequence[PeriodMessage]) -> None:
+        self._pool = pool
+        embedded = [(i, m.vector) for i, m in enumerate(pool) if m.vector is not None]
+        #: Indexes in ``pool`` of the messages with a vector, row by row of ``_vectors``.
+        self._rows = [i for i, _ in embedded]
+        self._row_of = {i: row for row, i in enumerate(self._rows)}
+        self._vectors = (
+            _unit(np.stack([v for _, v in embedded]))
+            if embedded
+            else np.zeros((0, 0), dtype=np.float32)
+        )
+        self._words_only = [i for i in range(len(pool)) if i not in self._row_of]
+        self._terms: dict[int, set[str]] = {}
+
+    def terms(self, i: int) -> set[str]:
+        if i not in self._terms:
+            self._terms[i] = set(search_terms(self._pool[i].text))
+        return self._terms[i]
+
+    def relevance(self) -> npt.NDArray[np.float64]:
+        """Per message, in [0, 1]: its engagement (reactions, then length) against the
+        group's best, blended for a message with a vector with its cosine to the centroid
+        of the group's vectors (alone, centrality favours short, generic messages)."""
+        engagement = np.array(
+            [m.reactions + min(len(self.terms(i)), 20) / 20 for i, m in enumerate(self._pool)]
+        )
+        relevance = engagement / (engagement.max() or 1.0)
+        if self._rows:
+            centroid = _unit(self._vectors.mean(axis=0, keepdims=True))[0]
+            centrality = np.clip(self._vectors @ centroid, 0.0, 1.0)
+            relevance[self._rows] = (
+                CENTRALITY_WEIGHT * centrality + (1 - CENTRALITY_WEIGHT) * relevance[self._rows]
+            )
+        return relevance
+
+    def similarity_to(self, chosen: int) -> npt.NDArray[np.float64]:
+        """Per message: how much it says what message ``chosen`` says, in [0, 1]."""
+        similarity = np.zeros(len(self._pool))
+        words: Iterable[int] = range(len(self._pool))
+        row = self._row_of.get(chosen)
+        if row is not None:
+            cosines = self._vectors @ self._vectors[row]
+            similarity[self._rows] = np.clip(cosines, 0.0, 1.0)
+            words = self._words_only
+        mine = self.terms(chosen)
+        for i in words:
+            similarity[i] = _jaccard(mine, self.terms(i))
+        return similarity
+
+
+def _unit(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32, copy=False)
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

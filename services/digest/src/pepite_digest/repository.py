@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from pepite_contracts import MessageKind, Sentiment
 from pepite_kit import Database, IndexSpec
@@ -15,6 +19,11 @@ MEMBERS = "members"
 TOPICS = "topics"
 COMMUNITIES = "communities"
 DIGESTS = "digests"
+#: Insight messages' sentence vectors, as the classifier stores them (float32 bytes).
+EMBEDDINGS = "message_embeddings"
+
+#: A message's sentence vector (unit length as the embedder makes it).
+Vector = npt.NDArray[np.float32]
 
 DIGEST_INDEXES = (
     IndexSpec(DIGESTS, [("community_id", 1), ("period_start", -1)], "community_period"),
@@ -59,6 +68,8 @@ class PeriodMessage:
     kind: MessageKind | None
     sentiment: Sentiment | None
     topic_id: str | None
+    #: Its sentence vector when the classifier embedded it (insight messages only).
+    vector: Vector | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,7 @@ class MemberInfo:
     first_seen_at: datetime
 
 
-def _period_message(doc: dict[str, Any]) -> PeriodMessage:
+def _period_message(doc: dict[str, Any], vector: Vector | None = None) -> PeriodMessage:
     author = doc.get("author") or {}
     channel = doc.get("channel") or {}
     analysis = doc.get("analysis") or {}
@@ -100,6 +111,7 @@ def _period_message(doc: dict[str, Any]) -> PeriodMessage:
         kind=MessageKind(kind) if kind else None,
         sentiment=Sentiment(sentiment) if sentiment else None,
         topic_id=doc.get("topic_id"),
+        vector=vector,
     )
 
 
@@ -120,7 +132,8 @@ class DigestRepository:
     async def messages(
         self, community_id: str, start: datetime, end: datetime
     ) -> list[PeriodMessage]:
-        """The community's messages in ``[start, end)``, oldest first (deleted ones left out)."""
+        """The community's messages in ``[start, end)``, oldest first (deleted ones left out),
+        each with its sentence vector when it has one."""
         cursor = (
             self._db[MESSAGES]
             .find(
@@ -133,7 +146,25 @@ class DigestRepository:
             )
             .sort([("created_at", 1), ("_id", 1)])
         )
-        return [_period_message(doc) async for doc in cursor if not doc.get("erased_at")]
+        docs = [doc async for doc in cursor if not doc.get("erased_at")]
+        vectors = await self.vectors(community_id, [doc["_id"] for doc in docs])
+        return [_period_message(doc, vectors.get(doc["_id"])) for doc in docs]
+
+    async def vectors(self, community_id: str, message_ids: Sequence[str]) -> dict[str, Vector]:
+        """The sentence vectors of those of ``message_ids`` that have one, by message id.
+
+        One query for the whole period: a week's ids are far below the command size limit.
+        """
+        if not message_ids:
+            return {}
+        cursor = self._db[EMBEDDINGS].find(
+            {"_id": {"$in": list(message_ids)}, "community_id": community_id}, {"vector": 1}
+        )
+        return {
+            doc["_id"]: np.frombuffer(doc["vector"], dtype=np.float32)
+            async for doc in cursor
+            if doc.get("vector")
+        }
 
     async def topics(self, community_id: str, topic_ids: set[str]) -> dict[str, TopicInfo]:
         if not topic_ids:
