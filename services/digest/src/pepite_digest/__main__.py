@@ -13,6 +13,9 @@ from typing import Any
 from pepite_contracts import Topic
 from pepite_digest.consent import CONSENT_INDEXES, ConsentRepository
 from pepite_digest.handlers import MemberEventsHandler
+from pepite_digest.journal_repository import JOURNAL_INDEXES
+from pepite_digest.journal_schedule import JournalScheduler
+from pepite_digest.journal_service import JournalDataOwner
 from pepite_digest.knowledge import KnowledgeBuilder, KnowledgePrivacy
 from pepite_digest.privacy import MemberDataOwner
 from pepite_digest.repository import DIGEST_INDEXES
@@ -25,7 +28,7 @@ from pepite_knowledge import KNOWLEDGE_INDEXES
 
 def member_data_owners(runtime: Runtime) -> list[MemberDataOwner]:
     """Every store of per-member data in this service, told of withdrawals and erasures."""
-    return [KnowledgePrivacy(runtime.db)]
+    return [KnowledgePrivacy(runtime.db), JournalDataOwner(runtime.db)]
 
 
 def main() -> None:
@@ -51,12 +54,23 @@ def main() -> None:
             poll_s=settings.digest_poll_seconds,
         )
         knowledge = KnowledgeBuilder(runtime.db, Embedder())
-        return [scheduler.run_forever, knowledge.run_forever]
+        journals = JournalScheduler(
+            runtime.db,
+            poll_s=settings.journal_poll_seconds,
+            catch_up_days=settings.journal_catch_up_days,
+        )
+        return [scheduler.run_forever, knowledge.run_forever, journals.run_forever]
 
     run_worker(
         WorkerSpec(
             name=settings.service_name,
-            indexes=[*DIGEST_INDEXES, *SCHEDULE_INDEXES, *CONSENT_INDEXES, *KNOWLEDGE_INDEXES],
+            indexes=[
+                *DIGEST_INDEXES,
+                *SCHEDULE_INDEXES,
+                *CONSENT_INDEXES,
+                *KNOWLEDGE_INDEXES,
+                *JOURNAL_INDEXES,
+            ],
             build_loops=loops,
             build_background=background,
         ),
