@@ -8,6 +8,7 @@ and /metrics.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from pepite_contracts import Topic
@@ -17,6 +18,7 @@ from pepite_digest.journal_repository import JOURNAL_INDEXES
 from pepite_digest.journal_schedule import JournalScheduler
 from pepite_digest.journal_service import JournalDataOwner
 from pepite_digest.knowledge import KnowledgeBuilder, KnowledgePrivacy
+from pepite_digest.personal_repository import PERSONAL_DIGEST_INDEXES, PersonalDigestRepository
 from pepite_digest.privacy import MemberDataOwner
 from pepite_digest.repository import DIGEST_INDEXES
 from pepite_digest.schedule import SCHEDULE_INDEXES, DigestScheduler
@@ -28,7 +30,11 @@ from pepite_knowledge import KNOWLEDGE_INDEXES
 
 def member_data_owners(runtime: Runtime) -> list[MemberDataOwner]:
     """Every store of per-member data in this service, told of withdrawals and erasures."""
-    return [KnowledgePrivacy(runtime.db), JournalDataOwner(runtime.db)]
+    return [
+        KnowledgePrivacy(runtime.db),
+        JournalDataOwner(runtime.db),
+        PersonalDigestRepository(runtime.db),
+    ]
 
 
 def main() -> None:
@@ -52,6 +58,7 @@ def main() -> None:
             runtime.publisher,
             notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
             poll_s=settings.digest_poll_seconds,
+            personal_lookback=timedelta(days=settings.personal_lookback_days),
         )
         knowledge = KnowledgeBuilder(runtime.db, Embedder())
         journals = JournalScheduler(
@@ -70,6 +77,7 @@ def main() -> None:
                 *CONSENT_INDEXES,
                 *KNOWLEDGE_INDEXES,
                 *JOURNAL_INDEXES,
+                *PERSONAL_DIGEST_INDEXES,
             ],
             build_loops=loops,
             build_background=background,

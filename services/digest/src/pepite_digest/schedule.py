@@ -5,6 +5,10 @@ that moment has passed, the digest of the seven days before that day is built, s
 and announced with ``digest.published`` (delivered by webhooks). Each week is done
 once: a restarted or second scheduler finds the run recorded and leaves it, and the
 event id is fixed by the digest, so a repeat is recognized downstream too.
+
+Right after a community's digest, every member of that community who turned
+personalization on gets their own digest of the week, stored and announced the same way
+(``digest.published`` with the member's id), each run recorded apart.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from pepite_contracts import (
     deterministic_event_id,
     encode_event,
 )
+from pepite_digest.personal_service import DEFAULT_LOOKBACK, PersonalDigestService
 from pepite_digest.repository import COMMUNITIES
 from pepite_digest.service import DigestService, EmptyPeriodError
 from pepite_kit import Database, EventPublisher, IndexSpec
+from pepite_reports.digests.models import Digest
 
 DIGEST_RUNS = "digest_runs"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -102,9 +108,11 @@ class DigestScheduler:
         *,
         notifications_topic: str,
         poll_s: float = 60.0,
+        personal_lookback: timedelta = DEFAULT_LOOKBACK,
     ) -> None:
         self._repository = ScheduleRepository(db)
         self._service = DigestService(db)
+        self._personal = PersonalDigestService(db, lookback=personal_lookback)
         self._publisher = publisher
         self._topic = notifications_topic
         self._poll_s = poll_s
@@ -134,22 +142,57 @@ class DigestScheduler:
             except Exception:
                 logger.exception("digest failed", extra={"community": schedule.community_id})
                 continue
-            event = DigestPublished(
-                event_id=deterministic_event_id("digest.published", digest.digest_id),
-                community_id=schedule.community_id,
-                payload=DigestNotice(
-                    digest_id=digest.digest_id,
-                    title=digest.title,
-                    period_start=digest.period_start,
-                    period_end=digest.period_end,
-                    summary=digest.summary,
-                ),
-            )
-            await self._publisher.send(
-                self._topic, encode_event(event), key=schedule.community_id.encode()
-            )
-            await self._publisher.flush()
+            await self._announce(digest)
+            # Recorded once the personal digests are out too: a crash in between redoes
+            # the week, the announcement's fixed id making the repeat harmless.
+            await self._personal_digests(digest, run_id)
             await self._repository.record(run_id, schedule.community_id, "published")
             logger.info("digest published", extra={"digest": digest.digest_id})
             published.append(digest.digest_id)
         return published
+
+    async def _personal_digests(self, community: Digest, run_id: str) -> None:
+        """Build, store and announce the week's digest of every consenting member, once."""
+        community_id = community.community_id
+        readers = [
+            member_id
+            for member_id in await self._personal.readers(community_id)
+            if not await self._repository.done(f"{run_id}:{member_id}")
+        ]
+        if not readers:
+            return
+        period = await self._personal.period(community)
+        for member_id in readers:
+            try:
+                digest = await self._personal.build(period, member_id)
+            except Exception:
+                # One member's failure does not keep the others' digests back.
+                logger.exception(
+                    "personal digest failed",
+                    extra={"digest": community.digest_id, "member": member_id},
+                )
+                continue
+            await self._announce(digest)
+            await self._repository.record(f"{run_id}:{member_id}", community_id, "published")
+        logger.info(
+            "personal digests published",
+            extra={"digest": community.digest_id, "count": len(readers)},
+        )
+
+    async def _announce(self, digest: Digest) -> None:
+        event = DigestPublished(
+            event_id=deterministic_event_id("digest.published", digest.digest_id),
+            community_id=digest.community_id,
+            payload=DigestNotice(
+                digest_id=digest.digest_id,
+                title=digest.title,
+                period_start=digest.period_start,
+                period_end=digest.period_end,
+                summary=digest.summary,
+                member_id=digest.member_id,
+            ),
+        )
+        await self._publisher.send(
+            self._topic, encode_event(event), key=digest.community_id.encode()
+        )
+        await self._publisher.flush()

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 
 
 class SectionKind(StrEnum):
+    #: A personalized digest's first section: what concerns the reader directly.
+    FOR_YOU = "for_you"
     HIGHLIGHTS = "highlights"
     ANNOUNCEMENTS = "announcements"
     TRENDING_TOPICS = "trending_topics"
@@ -20,6 +22,7 @@ class SectionKind(StrEnum):
 
 
 SECTION_TITLES: dict[SectionKind, str] = {
+    SectionKind.FOR_YOU: "For you",
     SectionKind.HIGHLIGHTS: "Highlights",
     SectionKind.ANNOUNCEMENTS: "Decisions and announcements",
     SectionKind.TRENDING_TOPICS: "Trending topics",
