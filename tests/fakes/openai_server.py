@@ -3,13 +3,15 @@
 It serves ``POST /v1/chat/completions`` from a small ASGI app run by uvicorn in a
 background thread on a free port, so the real ``openai`` SDK talks to it over HTTP.
 Answers are deterministic: keyword heuristics label every message of a Pépite labeling
-batch, and topic clusters get names from their keywords; the allowed labels are read
-from the request's JSON schema, so the answer always fits the schema it was given.
+batch, topic clusters get names from their keywords, and each group of a digest request
+gets one statement retelling its note and citing the ids it was given; the allowed labels
+are read from the request's JSON schema, so the answer always fits the schema it was given.
 
 Failures are scripted: :meth:`FakeOpenAIServer.fail` queues faults for the next
 requests (malformed JSON, schema violations, missing ids, 429 with Retry-After, 5xx,
-slow answers, inflated usage); :meth:`FakeOpenAIServer.fail_always` applies one to every
-request. Every request is recorded for assertions.
+slow answers, inflated usage, a digest statement citing a wrong id);
+:meth:`FakeOpenAIServer.fail_always` applies one to every request. Every request is
+recorded for assertions.
 
 Token counts: OpenAI models use the o200k BPE vocabulary, which ``tiktoken`` downloads
 on first use and which no package available offline ships. Usage is therefore counted
@@ -105,6 +107,19 @@ class Billed(Fault):
     completion_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class BadCitation(Fault):
+    """A digest statement also cites ``message_id``.
+
+    By default an alias no message has; a normalized id (``platform:community:native``)
+    of a real message written outside the period works too. The statement is the one of
+    the first group of ``section`` (any section when None).
+    """
+
+    message_id: str = "m999"
+    section: str | None = None
+
+
 # ----- tokens -----
 class TokenCounter:
     """Counts tokens with the bundled MiniLM WordPiece tokenizer (see the module docstring)."""
@@ -147,6 +162,8 @@ def _minilm_tokenizer_path() -> Path | None:
 _CONTEXT_LINE = re.compile(r"^(\d+)\^ (.*)$")
 _MESSAGE_LINE = re.compile(r"^(\d+)(?:>(\d+))?: (.*)$")
 _CLUSTER_LINE = re.compile(r"^(\d+): ([^|]*)\|(.*)$")
+#: ``g<number> <section> | m1 m2 | note``: one group of a digest request.
+_GROUP_LINE = re.compile(r"^g(\d+) (\S+) \| ([^|]*) \| (.*)$")
 
 
 @dataclass(frozen=True)
@@ -297,10 +314,28 @@ def _topic_answer(request: RecordedRequest) -> list[dict[str, Any]]:
     return answer
 
 
+def _digest_answer(request: RecordedRequest) -> list[dict[str, Any]]:
+    """One statement per group, retelling its note and citing every id it was given."""
+    answer: list[dict[str, Any]] = []
+    sections: list[str] = []
+    for line in request.user.splitlines():
+        if match := _GROUP_LINE.match(line):
+            answer.append({"g": int(match[1]), "t": f"In short: {match[4]}", "c": match[3].split()})
+            sections.append(match[2])
+    fault = request.fault
+    if isinstance(fault, BadCitation):
+        for item, section in zip(answer, sections, strict=True):
+            if fault.section in (None, section):
+                item["c"] = [*item["c"], fault.message_id]
+                break
+    return answer
+
+
 #: How to answer each kind of request, by the name of its JSON schema.
 RESPONDERS: dict[str, Callable[[RecordedRequest], list[dict[str, Any]]]] = {
     "labels": _label_answer,
     "topic_names": _topic_answer,
+    "digest_statements": _digest_answer,
 }
 
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from pepite_classifier.topics.settings import TopicSettings
 from pepite_contracts import AnalyzerName
 from pepite_kit import ServiceSettings
-from pepite_llm.pricing import ModelPrice, default_prices
+from pepite_llm.settings import OpenAISettings
 
 
-class Settings(ServiceSettings, TopicSettings):
+class Settings(ServiceSettings, TopicSettings, OpenAISettings):
     """Settings of the classifier service (``PEPITE_*`` environment variables).
 
-    The OpenAI base URL and key also answer to the SDK's own ``OPENAI_BASE_URL`` and
-    ``OPENAI_API_KEY``, so any OpenAI-compatible server is configured the usual way.
+    The OpenAI-compatible server, model, retries and prices come from
+    :class:`~pepite_llm.settings.OpenAISettings`, shared with the digest service.
     """
 
     model_config = SettingsConfigDict(env_prefix="PEPITE_", extra="ignore")
@@ -29,30 +29,7 @@ class Settings(ServiceSettings, TopicSettings):
         description="Which analyzer labels messages: 'local' (offline) or 'openai'.",
     )
 
-    # ----- OpenAI-compatible server -----
-    openai_base_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OPENAI_BASE_URL", "PEPITE_OPENAI_BASE_URL"),
-        description="Base URL of the chat-completions API, e.g. https://api.openai.com/v1.",
-    )
-    openai_api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("OPENAI_API_KEY", "PEPITE_OPENAI_API_KEY"),
-    )
-    openai_model: str = "gpt-4o-mini"
-    openai_timeout_s: float = Field(
-        default=60.0,
-        gt=0,
-        description="Per call; a batch of 40 labels takes gpt-4o-mini about 10 s to write.",
-    )
-    openai_max_attempts: int = Field(
-        default=4, ge=1, description="Calls per batch when the server says 429, 5xx or times out."
-    )
-    openai_backoff_s: float = Field(default=1.0, gt=0, description="First retry delay.")
-    openai_backoff_max_s: float = Field(default=20.0, gt=0)
-    openai_retry_after_max_s: float = Field(
-        default=30.0, gt=0, description="Longest wait a Retry-After header can impose."
-    )
+    # ----- OpenAI-compatible server (the client itself: OpenAISettings) -----
     openai_concurrency: int = Field(default=4, ge=1, description="Calls in flight at once.")
 
     # ----- what is sent -----
@@ -68,10 +45,6 @@ class Settings(ServiceSettings, TopicSettings):
     )
 
     # ----- money -----
-    llm_prices: dict[str, ModelPrice] = Field(
-        default_factory=default_prices,
-        description="US dollars per million input and output tokens, by model (JSON).",
-    )
     llm_monthly_budget_usd: float = Field(
         default=5.0,
         ge=0,

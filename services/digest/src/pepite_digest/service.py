@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pepite_digest.lore import LoreKeeper
 from pepite_digest.repository import DigestRepository
 from pepite_kit import Database
 from pepite_reports.digests.models import Digest
+
+if TYPE_CHECKING:
+    # Only the protocol: the service itself never loads the LLM client.
+    from pepite_digest.writer import DigestWriter
 
 
 class EmptyPeriodError(Exception):
@@ -26,9 +31,22 @@ def period_bounds(first: date, last: date, timezone: str) -> tuple[datetime, dat
 
 
 class DigestService:
-    def __init__(self, db: Database, *, keeper: LoreKeeper | None = None) -> None:
+    """Community digests: the Lore Keeper chooses what to tell, a writer may retell it.
+
+    Without a writer the extractive digest is published; with one (an LLM), the
+    writer's version, which falls back to the extractive one on its own.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        keeper: LoreKeeper | None = None,
+        writer: DigestWriter | None = None,
+    ) -> None:
         self._repository = DigestRepository(db)
         self._keeper = keeper or LoreKeeper()
+        self._writer = writer
 
     async def community_digest(self, community_id: str, first: date, last: date) -> Digest:
         """The digest of the days ``first`` to ``last`` in the community's time zone, stored.
@@ -61,5 +79,7 @@ class DigestService:
             previous_new_members=await repository.count_new_members(community_id, before, start),
             generated_at=datetime.now(UTC),
         )
+        if self._writer is not None:
+            digest = await self._writer.write(digest, current)
         await repository.save(digest)
         return digest

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from pepite_kit import ServiceSettings
+from pepite_llm.settings import OpenAISettings
 
 
-class Settings(ServiceSettings):
-    """Settings of the digest service (``PEPITE_*`` environment variables)."""
+class DigestWriterName(StrEnum):
+    """Who writes a digest's statements."""
+
+    #: The messages themselves, quoted and counted: no model, nothing leaves the service.
+    EXTRACTIVE = "extractive"
+    #: An OpenAI-compatible model rewrites the extractive statements in prose.
+    OPENAI = "openai"
+
+
+class Settings(ServiceSettings, OpenAISettings):
+    """Settings of the digest service (``PEPITE_*`` environment variables).
+
+    The OpenAI-compatible server, model, retries and prices come from
+    :class:`~pepite_llm.settings.OpenAISettings`, shared with the classifier.
+    """
 
     model_config = SettingsConfigDict(env_prefix="PEPITE_", extra="ignore")
 
@@ -25,3 +41,17 @@ class Settings(ServiceSettings):
     #: it builds at most for a member (when their journal is turned on, or after a pause).
     journal_poll_seconds: float = Field(default=300.0, gt=0)
     journal_catch_up_days: int = Field(default=31, ge=1, le=366)
+
+    # ----- the LLM writer -----
+    digest_writer: DigestWriterName = Field(
+        default=DigestWriterName.EXTRACTIVE,
+        description="Who writes digests: 'extractive' (offline) or 'openai'.",
+    )
+    digest_llm_text_chars: int = Field(
+        default=400, ge=40, description="A message is cut beyond this in the prompt."
+    )
+    digest_llm_max_completion_tokens: int = Field(
+        default=4000,
+        ge=200,
+        description="Ceiling of one answer: a week's digest is about 60 tokens a statement.",
+    )
