@@ -28,8 +28,10 @@ from pepite_api.ratelimit import (
 )
 from pepite_api.routes import (
     communities,
+    digests,
     health,
     insights,
+    journals,
     keys,
     members,
     messages,
@@ -117,11 +119,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(communities.router)
     app.include_router(keys.router)
     app.include_router(members.router)
+    app.include_router(journals.router)
     app.include_router(people.router)
     app.include_router(insights.router)
     app.include_router(messages.router)
     app.include_router(topics.router)
     app.include_router(moderation.router)
+    app.include_router(digests.router)
     app.include_router(webhooks_router)
     app.mount("/metrics", metrics_app())
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, TypeAdapter
 
 from pepite_api.identities import MEMBERS, PEOPLE, IdentityRepository
+from pepite_api.journals import JournalReader
 from pepite_api.moderation import MODERATION_ITEMS, ModerationRepository
 from pepite_contracts import (
     ConsentChange,
@@ -174,6 +175,9 @@ class MemberExport(BaseModel):
     consent: MemberConsent
     messages: list[dict[str, Any]] = Field(description="Every message, with its analysis.")
     moderation: list[dict[str, Any]] = Field(description="Moderation items about the member.")
+    journals: list[dict[str, Any]] = Field(
+        description="The member's journal entries (only while their journal is on)."
+    )
 
 
 _EXPORT_DROP = {"content_digest", "analysis_digest", "version_at", "topic_pending"}
@@ -212,6 +216,11 @@ async def export_member(
     async for doc in db[MODERATION_ITEMS].find(
         {"community_id": community_id, "author.id": member_id}
     ):
+        yield (b"" if first else b",") + any_json.dump_json(doc)
+        first = False
+    yield b'],"journals":['
+    first = True
+    async for doc in JournalReader(db).documents(community_id, member_id):
         yield (b"" if first else b",") + any_json.dump_json(doc)
         first = False
     yield b"]}"
