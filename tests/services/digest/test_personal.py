@@ -3,13 +3,17 @@ the order of their interests, and nobody named who did not agree to it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import typer
+from tests.conftest import Stack
 from tests.kafka_helpers import read_topic
 from tests.services.digest.test_lore import BEFORE, MONDAY, WEEK, at, ids, message, statements
+from typer.testing import CliRunner, Result
 
 from pepite_contracts import (
     ConsentChange,
@@ -22,6 +26,7 @@ from pepite_contracts import (
     Topic,
     decode_event,
 )
+from pepite_digest.cli import digest_command
 from pepite_digest.consent import ConsentRepository
 from pepite_digest.handlers import MemberEventsHandler
 from pepite_digest.personal_repository import PERSONAL_DIGESTS, PersonalDigestRepository
@@ -195,6 +200,33 @@ async def test_no_consent_no_digest(db: Database) -> None:
     with pytest.raises(NotConsentedError):
         await PersonalDigestService(db).member_digest(community, CID)
     assert await db[PERSONAL_DIGESTS].count_documents({}) == 0
+
+
+async def test_the_command_builds_one_members_digest_and_refuses_without_consent(
+    db: Database, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONGODB_URI", stack.mongodb_uri)
+    monkeypatch.setenv("PEPITE_MONGODB_DB", db.name)
+    period = ["-c", "acme", "--from", "2024-05-06", "--to", "2024-05-12"]
+    app = typer.Typer()
+    app.command()(digest_command)
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(app, [*period, *args])
+
+    # The command runs its own event loop: off this test's loop.
+    refused = await asyncio.to_thread(invoke, "--member", BOB)
+    assert refused.exit_code == 1
+    assert "discord:acme:bob' has not turned personalization on" in refused.stderr
+    assert await db["digests"].count_documents({}) == 0  # refused before building anything
+    assert await db[PERSONAL_DIGESTS].count_documents({}) == 0
+
+    built = await asyncio.to_thread(invoke, "--member", ANN, "--format", "json")
+    assert built.exit_code == 0, built.stderr
+    digest = Digest.model_validate_json(built.stdout)
+    assert digest.member_id == ANN
+    assert digest.sections[0].kind is SectionKind.FOR_YOU
+    assert await db[PERSONAL_DIGESTS].distinct("_id") == [digest.digest_id]
 
 
 async def test_withdrawal_and_erasure_delete_personal_digests(db: Database) -> None:

@@ -54,8 +54,10 @@ class PersonalDigestService:
         return await self.build(await self.period(community), member_id)
 
     async def require_consent(self, community_id: str, member_id: str) -> None:
-        """Raises:
-        NotConsentedError: ``member_id`` has not turned personalization on in the community.
+        """Check that ``member_id`` may have a personal digest in the community.
+
+        Raises:
+            NotConsentedError: the member has not turned personalization on there.
         """
         if member_id not in await self.readers(community_id):
             raise NotConsentedError(
