@@ -126,7 +126,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(topics.router)
     app.include_router(moderation.router)
     app.include_router(digests.router)
-    app.include_router(digests.router)
     app.include_router(webhooks_router)
     app.mount("/metrics", metrics_app())
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
