@@ -117,7 +117,7 @@ async def test_markdown_export(reader: httpx.AsyncClient) -> None:
     assert text.startswith("# Journal of ann\n")
     assert text.count("\n## ") == 3
     assert "## Monday 06 May 2024" in text
-    assert "“it works now” (#help, 10:00 UTC, `discord:acme:1`)" in text
+    assert "“it works now” (#help, 12:00, `discord:acme:1`)" in text
 
 
 async def test_refused_without_consent_or_member(reader: httpx.AsyncClient) -> None:

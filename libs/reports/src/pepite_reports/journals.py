@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
@@ -109,24 +110,25 @@ _STAT_LABELS = {
 }
 
 
-def _quote(quoted: Quoted) -> str:
+def _quote(quoted: Quoted, zone: ZoneInfo) -> str:
+    # The time of day where the community lives: the entry's day is its local day.
     return (
-        f"“{quoted.excerpt}” (#{quoted.channel_name}, {quoted.created_at:%H:%M} UTC, "
-        f"`{quoted.message_id}`)"
+        f"“{quoted.excerpt}” (#{quoted.channel_name}, "
+        f"{quoted.created_at.astimezone(zone):%H:%M}, `{quoted.message_id}`)"
     )
 
 
 def entry_markdown(entry: JournalEntry) -> list[str]:
     """One entry as Markdown lines, under a level-2 heading of its day."""
-    mood = entry.mood
+    mood, zone = entry.mood, ZoneInfo(entry.timezone)
     lines = [f"## {entry.day:%A %d %B %Y}", ""]
     if mood.dominant is not None:
         counts = ", ".join(f"{name} {n}" for name, n in sorted(mood.moods.items()))
         lines += [f"**Mood of the day:** {mood.dominant} ({counts})", ""]
     sections: list[tuple[str, list[str]]] = [
-        ("Challenges", [_quote(q) for q in entry.challenges]),
-        ("Wins and progress", [_quote(q) for q in entry.wins]),
-        ("Notable actions", [f"{a.summary}: {_quote(a.message)}" for a in entry.actions]),
+        ("Challenges", [_quote(q, zone) for q in entry.challenges]),
+        ("Wins and progress", [_quote(q, zone) for q in entry.wins]),
+        ("Notable actions", [f"{a.summary}: {_quote(a.message, zone)}" for a in entry.actions]),
         ("Titles unlocked", [f"**{t.name}**: {t.description}" for t in entry.titles_unlocked]),
     ]
     for title, items in sections:
@@ -147,7 +149,7 @@ def to_markdown(entries: Sequence[JournalEntry], *, title: str | None = None) ->
     lines = [f"# {title}", ""]
     if ordered:
         zone = ordered[0].timezone
-        lines += [f"_{ordered[0].day} to {ordered[-1].day}, days in {zone}._", ""]
+        lines += [f"_{ordered[0].day} to {ordered[-1].day}, days and times in {zone}._", ""]
     else:
         lines += ["_No journal entries for this period._", ""]
     for entry in ordered:
