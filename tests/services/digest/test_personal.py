@@ -29,6 +29,7 @@ from pepite_contracts import (
 from pepite_digest.cli import digest_command
 from pepite_digest.consent import ConsentRepository
 from pepite_digest.handlers import MemberEventsHandler
+from pepite_digest.personal import Directory, MemberNames
 from pepite_digest.personal_repository import PERSONAL_DIGESTS, PersonalDigestRepository
 from pepite_digest.personal_service import NotConsentedError, PersonalDigestService
 from pepite_digest.schedule import DigestScheduler
@@ -292,3 +293,23 @@ async def test_the_scheduler_announces_each_consenting_members_digest_once(
     ]
     assert len({e.event_id for e in events}) == 3
     assert sorted(await db[PERSONAL_DIGESTS].distinct("member_id")) == [ANN, HAL]
+
+
+def test_hidden_names_go_whole_and_once_channels_stay() -> None:
+    directory = Directory.of(
+        nameable={CID},
+        known=[
+            MemberNames(BOB, ("bob", "Bob Smith")),
+            MemberNames("discord:acme:a", ("a",)),
+            MemberNames(CID, ("cid",)),
+            MemberNames("discord:acme:helpbot", ("helpbot",), is_bot=True),
+        ],
+        messages=[],
+    )
+    text = "bob: ask Bob Smith or @BOB in #bob, a cid and helpbot answer"
+    naming = directory.naming(ANN, [text])
+    assert naming.text(text) == (
+        "A member: ask a member or a member in #bob, a member cid and helpbot answer"
+    )
+    # The reader's own names stay.
+    assert directory.naming(BOB, [text]).text("bob: hi") == "bob: hi"

@@ -8,8 +8,9 @@ messages of the period.
 
 Only the reader, members who themselves consented to personalization or to a journal,
 and bots are named: anyone else is "a member" in statements, in cited sources and in
-quoted text. The names to hide are looked up before the digest is written, and one final
-pass over every text field replaces them, so a name cannot slip through one code path.
+quoted text. The statements are written with names, then every text the digest shows
+(title, summary, statements, sources' authors and excerpts) goes through the one
+naming pass, so a name cannot slip through one code path.
 """
 
 from __future__ import annotations
@@ -115,34 +116,19 @@ class Naming:
             replaced = A_MEMBER.capitalize() + replaced[len(A_MEMBER) :]
         return replaced
 
-    def digest(self, digest: Digest) -> Digest:
-        """The digest with the hidden names replaced in every text it shows."""
-        return digest.model_copy(
-            update={
-                "title": self.text(digest.title),
-                "summary": self.text(digest.summary),
-                "sections": [
-                    section.model_copy(
-                        update={
-                            "statements": [
-                                Statement(text=self.text(s.text), message_ids=s.message_ids)
-                                for s in section.statements
-                            ]
-                        }
-                    )
-                    for section in digest.sections
-                ],
-                "sources": [
-                    cited.model_copy(
-                        update={
-                            "author_name": self.text(cited.author_name),
-                            "excerpt": self.text(cited.excerpt),
-                        }
-                    )
-                    for cited in digest.sources
-                ],
-            }
-        )
+    def statements(self, sections: Sequence[Section]) -> list[Section]:
+        """``sections`` with the hidden names replaced in every statement."""
+        return [
+            section.model_copy(
+                update={
+                    "statements": [
+                        Statement(text=self.text(s.text), message_ids=s.message_ids)
+                        for s in section.statements
+                    ]
+                }
+            )
+            for section in sections
+        ]
 
 
 @dataclass(frozen=True)
@@ -328,8 +314,7 @@ def personal_digest(
         key=lambda i: (by_id[i].created_at, i),
     )
     things = f"{len(mine)} {'thing' if len(mine) == 1 else 'things'} for you"
-    # Every text the digest will show, quoted messages whole: the naming is decided
-    # before excerpts are cut, so a cut never leaves half a hidden name behind.
+    # Every text the digest will show, quoted messages whole.
     naming = directory.naming(
         member_id,
         [
@@ -339,19 +324,21 @@ def personal_digest(
             *(f"{by_id[i].author_name}\n{by_id[i].text}" for i in cited),
         ],
     )
-    digest = community.model_copy(
+    # Each text goes through the naming once ("a member" must not be named again), and
+    # quoted messages whole, before they are cut: a cut never leaves half a name behind.
+    return community.model_copy(
         update={
             "digest_id": personal_digest_id(community.digest_id, member_id),
             "member_id": member_id,
-            "title": f"{community.title}, for you",
+            "title": naming.text(f"{community.title}, for you"),
             "generated_at": generated_at,
-            "summary": f"{things}. {community.summary}" if mine else community.summary,
-            "sections": sections,
+            "summary": naming.text(f"{things}. {community.summary}" if mine else community.summary),
+            "sections": naming.statements(sections),
             "sources": [
                 Cited(
                     message_id=i,
                     channel_name=by_id[i].channel_name,
-                    author_name=by_id[i].author_name,
+                    author_name=naming.text(by_id[i].author_name),
                     created_at=by_id[i].created_at,
                     excerpt=excerpt(naming.text(by_id[i].text)),
                 )
@@ -359,4 +346,3 @@ def personal_digest(
             ],
         }
     )
-    return naming.digest(digest)
