@@ -23,6 +23,9 @@ from pepite_digest.privacy import MemberDataOwner
 from pepite_digest.repository import DIGEST_INDEXES
 from pepite_digest.schedule import SCHEDULE_INDEXES, DigestScheduler
 from pepite_digest.settings import Settings
+from pepite_digest.unanswered import UnansweredWatcher
+from pepite_digest.unanswered_repository import UNANSWERED_INDEXES, UnansweredRepository
+from pepite_digest.writer import build_writer
 from pepite_embeddings import Embedder
 from pepite_kit import ConsumerLoop, Runtime, WorkerSpec, event_loop_for, run_worker
 from pepite_knowledge import KNOWLEDGE_INDEXES
@@ -34,6 +37,7 @@ def member_data_owners(runtime: Runtime) -> list[MemberDataOwner]:
         KnowledgePrivacy(runtime.db),
         JournalDataOwner(runtime.db),
         PersonalDigestRepository(runtime.db),
+        UnansweredRepository(runtime.db),
     ]
 
 
@@ -59,6 +63,8 @@ def main() -> None:
             notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
             poll_s=settings.digest_poll_seconds,
             personal_lookback=timedelta(days=settings.personal_lookback_days),
+            # A misconfigured LLM stops the service at start-up rather than at 9 on Monday.
+            writer=build_writer(settings, runtime.db),
         )
         knowledge = KnowledgeBuilder(runtime.db, Embedder())
         journals = JournalScheduler(
@@ -66,7 +72,20 @@ def main() -> None:
             poll_s=settings.journal_poll_seconds,
             catch_up_days=settings.journal_catch_up_days,
         )
-        return [scheduler.run_forever, knowledge.run_forever, journals.run_forever]
+        unanswered = UnansweredWatcher(
+            runtime.db,
+            runtime.publisher,
+            notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
+            after=timedelta(hours=settings.unanswered_after_hours),
+            horizon=timedelta(days=settings.unanswered_horizon_days),
+            poll_s=settings.unanswered_poll_seconds,
+        )
+        return [
+            scheduler.run_forever,
+            knowledge.run_forever,
+            journals.run_forever,
+            unanswered.run_forever,
+        ]
 
     run_worker(
         WorkerSpec(
@@ -78,6 +97,7 @@ def main() -> None:
                 *KNOWLEDGE_INDEXES,
                 *JOURNAL_INDEXES,
                 *PERSONAL_DIGEST_INDEXES,
+                *UNANSWERED_INDEXES,
             ],
             build_loops=loops,
             build_background=background,

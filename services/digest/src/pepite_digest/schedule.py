@@ -29,6 +29,7 @@ from pepite_contracts import (
 from pepite_digest.personal_service import DEFAULT_LOOKBACK, PersonalDigestService
 from pepite_digest.repository import COMMUNITIES
 from pepite_digest.service import DigestService, EmptyPeriodError
+from pepite_digest.writer import DigestWriter
 from pepite_kit import Database, EventPublisher, IndexSpec
 from pepite_reports.digests.models import Digest
 
@@ -109,9 +110,10 @@ class DigestScheduler:
         notifications_topic: str,
         poll_s: float = 60.0,
         personal_lookback: timedelta = DEFAULT_LOOKBACK,
+        writer: DigestWriter | None = None,
     ) -> None:
         self._repository = ScheduleRepository(db)
-        self._service = DigestService(db)
+        self._service = DigestService(db, writer=writer)
         self._personal = PersonalDigestService(db, lookback=personal_lookback)
         self._publisher = publisher
         self._topic = notifications_topic
