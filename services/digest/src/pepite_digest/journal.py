@@ -13,8 +13,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from pepite_contracts import MessageKind, Mood
@@ -93,9 +94,10 @@ TITLES_BY_ID = {t.title_id: t for t in TITLES}
 def day_bounds(day: date, timezone: str) -> tuple[datetime, datetime]:
     """``[start, end)`` of a local day, as aware datetimes (23 or 25 hours across DST)."""
     zone = ZoneInfo(timezone)
+    # In UTC: comparing with stored times is then cheap (no zone rules to apply each time).
     return (
-        datetime.combine(day, time(), zone),
-        datetime.combine(day + timedelta(days=1), time(), zone),
+        datetime.combine(day, time(), zone).astimezone(UTC),
+        datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC),
     )
 
 
@@ -193,6 +195,20 @@ class CommunityDay:
     def in_day(self, message: PeriodMessage) -> bool:
         return self.start <= message.created_at < self.end
 
+    @cached_property
+    def by_author(self) -> dict[str, list[PeriodMessage]]:
+        """Members' messages (context included) by author, bots left out."""
+        grouped: dict[str, list[PeriodMessage]] = {}
+        for message in self.facts.messages:
+            if not message.is_bot:
+                grouped.setdefault(message.author_id, []).append(message)
+        return grouped
+
+    @cached_property
+    def members_messages(self) -> list[PeriodMessage]:
+        """Members' messages of the day itself, bots left out."""
+        return [m for m in self.facts.messages if not m.is_bot and self.in_day(m)]
+
     def name_of(self, member_id: str) -> str | None:
         """The member's name when they may be named, else None."""
         if member_id not in self.visible:
@@ -260,7 +276,7 @@ def mood_of(messages: Sequence[PeriodMessage], moods: Mapping[str, Mood]) -> Moo
 
 def member_day(day: CommunityDay, member_id: str, member_name: str) -> MemberDay | None:
     """The member's day, or None when they wrote nothing that day."""
-    own = [m for m in day.facts.messages if m.author_id == member_id and not m.is_bot]
+    own = day.by_author.get(member_id, [])
     today = [m for m in own if day.in_day(m)]
     if not today:
         return None
@@ -322,11 +338,8 @@ def member_day(day: CommunityDay, member_id: str, member_name: str) -> MemberDay
     own_ids = {m.message_id for m in own}
     replies = [
         m
-        for m in day.facts.messages
-        if day.in_day(m)
-        and m.author_id != member_id
-        and not m.is_bot
-        and (m.reply_to_id in own_ids or member_id in m.mentioned)
+        for m in day.members_messages
+        if m.author_id != member_id and (m.reply_to_id in own_ids or member_id in m.mentioned)
     ]
     stats = JournalStats(
         messages=len(today),
