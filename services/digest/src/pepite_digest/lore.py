@@ -85,13 +85,29 @@ class Answered:
     @property
     def opens_a_topic(self) -> bool:
         """Asked of everyone, in words enough to stand alone (not "what do u see?")."""
-        q = self.question
-        return (
-            not q.mentioned
-            and q.reply_to_id is None
-            and not ADDRESSED.match(q.text)
-            and len(q.text.split()) >= 6
-        )
+        return opens_a_topic(self.question)
+
+
+def opens_a_topic(message: PeriodMessage) -> bool:
+    """Said to everyone, in words enough to stand alone: not a reply, not addressed to
+    or mentioning someone, six words or more."""
+    return (
+        not message.mentioned
+        and message.reply_to_id is None
+        and not ADDRESSED.match(message.text)
+        and len(message.text.split()) >= 6
+    )
+
+
+def open_question(message: PeriodMessage) -> bool:
+    """A member's question to everyone, worth someone's answer: what, left without
+    one, the digest lists as still unanswered and the watcher alerts about."""
+    return (
+        message.kind is MessageKind.QUESTION
+        and not message.is_bot
+        and opens_a_topic(message)
+        and "?" in message.text
+    )
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -498,12 +514,7 @@ class LoreKeeper:
 
     def _unanswered(self, facts: PeriodFacts) -> list[Statement]:
         waiting = [
-            a.question
-            for a in facts.answered
-            if a.answer is None
-            and a.opens_a_topic
-            and a.question.kind not in UNQUOTABLE
-            and "?" in a.question.text
+            a.question for a in facts.answered if a.answer is None and open_question(a.question)
         ]
         # The longest waiting first: they are the ones at risk of being forgotten.
         return [

@@ -29,7 +29,8 @@ DIGEST_INDEXES = (
     IndexSpec(DIGESTS, [("community_id", 1), ("period_start", -1)], "community_period"),
 )
 
-_MESSAGE_FIELDS = {
+#: What :func:`period_message` reads of a stored message.
+MESSAGE_FIELDS = {
     "channel.id": 1,
     "channel.name": 1,
     "author.id": 1,
@@ -88,7 +89,8 @@ class MemberInfo:
     first_seen_at: datetime
 
 
-def _period_message(doc: dict[str, Any], vector: Vector | None = None) -> PeriodMessage:
+def period_message(doc: dict[str, Any], vector: Vector | None = None) -> PeriodMessage:
+    """A stored message (read with :data:`MESSAGE_FIELDS`) as a digest sees it."""
     author = doc.get("author") or {}
     channel = doc.get("channel") or {}
     analysis = doc.get("analysis") or {}
@@ -142,13 +144,13 @@ class DigestRepository:
                     "created_at": {"$gte": start, "$lt": end},
                     "deleted_at": {"$exists": False},
                 },
-                _MESSAGE_FIELDS,
+                MESSAGE_FIELDS,
             )
             .sort([("created_at", 1), ("_id", 1)])
         )
         docs = [doc async for doc in cursor if not doc.get("erased_at")]
         vectors = await self.vectors(community_id, [doc["_id"] for doc in docs])
-        return [_period_message(doc, vectors.get(doc["_id"])) for doc in docs]
+        return [period_message(doc, vectors.get(doc["_id"])) for doc in docs]
 
     async def vectors(self, community_id: str, message_ids: Sequence[str]) -> dict[str, Vector]:
         """The sentence vectors of those of ``message_ids`` that have one, by message id.

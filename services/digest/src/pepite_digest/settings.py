@@ -41,6 +41,12 @@ class Settings(ServiceSettings, OpenAISettings):
     #: it builds at most for a member (when their journal is turned on, or after a pause).
     journal_poll_seconds: float = Field(default=300.0, gt=0)
     journal_catch_up_days: int = Field(default=31, ge=1, le=366)
+    #: A member's question to everyone is listed and alerted once it has waited this long
+    #: without an answer (a community's ``unanswered.after_hours`` overrides it); older
+    #: than the horizon it is no longer watched. The watcher looks every poll.
+    unanswered_after_hours: float = Field(default=24.0, gt=0)
+    unanswered_horizon_days: float = Field(default=14.0, gt=0)
+    unanswered_poll_seconds: float = Field(default=300.0, gt=0)
 
     # ----- the LLM writer -----
     digest_writer: DigestWriterName = Field(
