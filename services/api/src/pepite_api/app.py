@@ -37,6 +37,7 @@ from pepite_api.routes import (
     messages,
     moderation,
     people,
+    questions,
     topics,
 )
 from pepite_api.settings import Settings
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(topics.router)
     app.include_router(moderation.router)
     app.include_router(digests.router)
+    app.include_router(questions.router)
     app.include_router(webhooks_router)
     app.mount("/metrics", metrics_app())
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
