@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import UpdateOne
+
 from pepite_contracts import ConsentFlags, MemberErasure, MessageKind
 from pepite_digest.lore import excerpt
 from pepite_digest.repository import (
@@ -168,8 +170,8 @@ class UnansweredRepository:
     ) -> None:
         """Make ``waiting`` the community's list: new questions added (not yet alerted),
         those answered since or past the horizon removed."""
-        for q in waiting:
-            await self._db[UNANSWERED].update_one(
+        writes = [
+            UpdateOne(
                 {"_id": q.message_id},
                 {
                     "$set": {
@@ -185,6 +187,10 @@ class UnansweredRepository:
                 },
                 upsert=True,
             )
+            for q in waiting
+        ]
+        if writes:
+            await self._db[UNANSWERED].bulk_write(writes, ordered=False)
         await self._db[UNANSWERED].delete_many(
             {"community_id": community_id, "_id": {"$nin": [q.message_id for q in waiting]}}
         )
