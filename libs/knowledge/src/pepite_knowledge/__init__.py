@@ -1,12 +1,13 @@
 """The FAQ knowledge base: entries, their storage, retrieval and answers."""
 
 from pepite_knowledge.answering import (
+    CALIBRATION,
     DEFAULT_CONFIDENCE_THRESHOLD,
     FOLLOW_UP,
+    Calibration,
     KnowledgeBase,
     Reply,
     Source,
-    confidence_of,
     reply_from,
 )
 from pepite_knowledge.models import (
@@ -22,11 +23,13 @@ from pepite_knowledge.repository import KNOWLEDGE_INDEXES, KnowledgeRepository, 
 from pepite_knowledge.retrieval import KnowledgeIndex, Match
 
 __all__ = [
+    "CALIBRATION",
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "FOLLOW_UP",
     "KNOWLEDGE_INDEXES",
     "MAX_ANSWER_CHARS",
     "MAX_QUESTION_CHARS",
+    "Calibration",
     "EntryChannel",
     "EntryOrigin",
     "EntrySignals",
@@ -38,7 +41,6 @@ __all__ = [
     "Reply",
     "Source",
     "StoredEntry",
-    "confidence_of",
     "mined_entry_id",
     "reply_from",
 ]

@@ -33,6 +33,7 @@ from pepite_api.routes import (
     insights,
     journals,
     keys,
+    knowledge,
     members,
     messages,
     moderation,
@@ -126,6 +127,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(topics.router)
     app.include_router(moderation.router)
+    app.include_router(knowledge.router)
     app.include_router(digests.router)
     app.include_router(questions.router)
     app.include_router(webhooks_router)

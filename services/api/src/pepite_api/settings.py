@@ -71,3 +71,6 @@ class Settings(ServiceSettings):
     api_worker_port: int = Field(default=8105, ge=0, le=65535)
     #: Messages scoring at least this on a moderation score join the moderation queue.
     moderation_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    #: /ask answers from the knowledge base when its confidence (an estimated chance of
+    #: being right, calibrated by bench/faq_eval.py) reaches this; below, a human is asked.
+    knowledge_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -52,8 +52,6 @@ THANKS = re.compile(
 THANKS_MAX_WORDS = 12
 #: An unaddressed "thanks" credits the latest reply this soon before it.
 THANKS_WINDOW = timedelta(minutes=15)
-#: A question needs this many words to stand alone in a FAQ ("any idea?" does not).
-MIN_QUESTION_WORDS = 5
 MIN_ANSWER_WORDS = 3
 #: Replies that never count as answers, whatever else they have.
 NOT_ANSWERS = UNQUOTABLE | {MessageKind.GRATITUDE, MessageKind.SCAM}
@@ -131,22 +129,30 @@ def _logs(messages: Sequence[PeriodMessage]) -> dict[str, _ChannelLog]:
 
 
 def _thanked(
-    candidate: PeriodMessage, question: PeriodMessage, log: _ChannelLog, others: set[str]
-) -> bool:
-    """Whether the asker thanked this reply: by reply, mention or name, or right after it."""
+    question: PeriodMessage, candidates: Sequence[PeriodMessage], log: _ChannelLog
+) -> set[str]:
+    """The replies the asker thanked: by reply, mention or name, else the one just before."""
+    credited: set[str] = set()
     for thanks in log.thanks.get(question.author_id, ()):
-        if not candidate.created_at < thanks.created_at <= candidate.created_at + ANSWER_WINDOW:
-            continue
-        if (
-            thanks.reply_to_id == candidate.message_id
-            or candidate.author_id in thanks.mentioned
-            or _names(thanks, candidate.author_name)
-        ):
-            return True
-        addressed_to_other = any(m in others for m in thanks.mentioned)
-        if not addressed_to_other and thanks.created_at - candidate.created_at <= THANKS_WINDOW:
-            return True
-    return False
+        earlier = [
+            c
+            for c in candidates
+            if c.created_at < thanks.created_at <= c.created_at + ANSWER_WINDOW
+        ]
+        named = [
+            c
+            for c in earlier
+            if thanks.reply_to_id == c.message_id
+            or c.author_id in thanks.mentioned
+            or _names(thanks, c.author_name)
+        ]
+        if named:
+            credited.update(c.message_id for c in named)
+        elif earlier and not thanks.mentioned and thanks.reply_to_id is None:
+            latest = max(earlier, key=lambda c: c.created_at)
+            if thanks.created_at - latest.created_at <= THANKS_WINDOW:
+                credited.add(latest.message_id)
+    return credited
 
 
 def _is_answer_text(message: PeriodMessage) -> bool:
@@ -167,7 +173,9 @@ def mine_pairs(messages: Sequence[PeriodMessage]) -> list[MinedPair]:
     for found in answers(messages, talks):
         question = found.question
         question_text = unaddressed(question.text)
-        if found.answer is None or len(question_text.split()) < MIN_QUESTION_WORDS:
+        # A FAQ keeps questions asked of everyone in words that stand alone, not a
+        # helper's "have you tried rebooting?" to the person they help.
+        if found.answer is None or not found.opens_a_topic:
             continue
         log = logs[question.channel_id]
 
@@ -188,18 +196,21 @@ def mine_pairs(messages: Sequence[PeriodMessage]) -> list[MinedPair]:
         candidates = [m for m in pool.values() if _is_answer_text(m)]
         if not candidates:
             continue
-        others = {m.author_id for m in candidates}
-        thanked = {m.message_id for m in candidates if _thanked(m, question, log, others)}
+        thanked = _thanked(question, candidates, log)
         best = max(
             candidates,
             key=lambda m: (
                 m.message_id in thanked,
+                m.kind is not MessageKind.QUESTION,
                 m.reactions,
                 m.kind is MessageKind.ANSWER,
                 m.message_id == found.answer.message_id if found.answer else False,
                 -m.created_at.timestamp(),
             ),
         )
+        if best.kind is MessageKind.QUESTION and best.message_id not in thanked:
+            # "Which version?" asks for more; it does not answer.
+            continue
         answer_text = unaddressed(best.text)
         pairs.append(
             MinedPair(
