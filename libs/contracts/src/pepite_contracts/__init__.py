@@ -15,6 +15,8 @@ from pepite_contracts.events import (
     EVENT_ADAPTER,
     AlertRaised,
     DigestPublished,
+    DigestRequest,
+    DigestRequested,
     Event,
     EventEnvelope,
     InsightsReportPublished,
@@ -64,7 +66,13 @@ from pepite_contracts.notifications import (
     NotificationType,
 )
 from pepite_contracts.privacy import ConsentChange, ConsentFlags, MemberErasure
-from pepite_contracts.topics import Topic, all_topics, dead_letter_topic, partition_key
+from pepite_contracts.topics import (
+    Topic,
+    all_topics,
+    community_key,
+    dead_letter_topic,
+    partition_key,
+)
 
 __all__ = [
     "COMMUNITY_ID_PATTERN",
@@ -83,6 +91,8 @@ __all__ = [
     "ConsentFlags",
     "DigestNotice",
     "DigestPublished",
+    "DigestRequest",
+    "DigestRequested",
     "Event",
     "EventEnvelope",
     "InsightsReportNotice",
@@ -120,6 +130,7 @@ __all__ = [
     "Topic",
     "UtcDatetime",
     "all_topics",
+    "community_key",
     "dead_letter_topic",
     "decode_event",
     "deterministic_event_id",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from pepite_contracts.analysis import AnalyzedMessage
 from pepite_contracts.ids import CommunityId
 from pepite_contracts.messages import (
+    ContractModel,
     MembershipChange,
     MessageDeletion,
     MessageEdit,
@@ -110,6 +111,22 @@ class MemberErased(EventEnvelope):
     payload: MemberErasure
 
 
+class DigestRequest(ContractModel):
+    """Payload of ``digest.requested``: build the community's digest of these days."""
+
+    request_id: str
+    first: date = Field(description="First day of the period, in the community's time zone.")
+    last: date = Field(description="Last day of the period (included).")
+    requested_at: UtcDatetime
+
+
+class DigestRequested(EventEnvelope):
+    """Someone asked for the community's digest of a period (``digests.requests``)."""
+
+    type: Literal["digest.requested"] = "digest.requested"
+    payload: DigestRequest
+
+
 class DigestPublished(EventEnvelope):
     type: Literal["digest.published"] = "digest.published"
     payload: DigestNotice
@@ -156,7 +173,8 @@ Event = Annotated[
     | AlertRaised
     | ModerationFlagged
     | LeaderboardUpdated
-    | InsightsReportPublished,
+    | InsightsReportPublished
+    | DigestRequested,
     Field(discriminator="type"),
 ]
 

@@ -15,6 +15,8 @@ class Topic(StrEnum):
     MEMBERS_EVENTS = "members.events"
     #: Events for the outside world (digests, alerts, moderation flags...): webhooks.
     NOTIFICATIONS = "notifications"
+    #: Digests of a period asked for through the API, built by the digest service.
+    DIGEST_REQUESTS = "digests.requests"
 
     @property
     def dlq(self) -> str:
@@ -38,3 +40,8 @@ def all_topics() -> list[str]:
 def partition_key(community_id: str, channel_id: str) -> bytes:
     """Key records by channel so that a channel's messages keep their order."""
     return f"{community_id}:{channel_id}".encode()
+
+
+def community_key(community_id: str) -> bytes:
+    """Key records by community when their order only matters within a community."""
+    return community_id.encode()
