@@ -4,16 +4,17 @@ with their consent; another community's digests are not found."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
+from tests.kafka_helpers import read_topic
 from tests.services.api.conftest import Api
 
 from pepite_api.keys import Scope
 from pepite_api.privacy import PrivacyRepository
-from pepite_contracts import ConsentFlags
-from pepite_kit import Database
+from pepite_contracts import ConsentFlags, DigestRequested, Topic, decode_event
+from pepite_kit import Database, ensure_topics
 from pepite_reports.digests import (
     Cited,
     Digest,
@@ -188,3 +189,99 @@ async def test_personalized_digests_only_while_the_member_consents(
     await privacy.set_consent("acme", ANN, ConsentFlags(personalization=False))
     assert (await client.get(mine)).status_code == 403
     assert (await client.get(f"{mine}/acme:2024-05-13:2024-05-19:{ANN}")).status_code == 403
+
+
+# ----- a digest of any period, asked for -----
+
+
+@pytest.fixture
+async def writer(api: Api) -> AsyncIterator[httpx.AsyncClient]:
+    await ensure_topics(api.settings, [api.settings.topic_name(Topic.DIGEST_REQUESTS)])
+    async with await api.client_for("acme", Scope.WRITE) as client:
+        yield client
+
+
+async def test_a_requested_digest_is_queued_and_its_status_followed(
+    api: Api, writer: httpx.AsyncClient
+) -> None:
+    answer = await writer.post(
+        "/v1/communities/acme/digests", json={"from": "2024-05-06", "to": "2024-05-12"}
+    )
+    assert answer.status_code == 202
+    request = answer.json()
+    assert request["status"] == "pending"
+    assert (request["first"], request["last"]) == ("2024-05-06", "2024-05-12")
+    location = answer.headers["location"]
+    assert location == f"/v1/communities/acme/digest-requests/{request['request_id']}"
+    assert (await writer.get(location)).json() == request
+
+    records = await read_topic(api.settings, api.settings.topic_name(Topic.DIGEST_REQUESTS))
+    events = [decode_event(value) for value in records]
+    assert len(events) == 1
+    event = events[0]
+    assert isinstance(event, DigestRequested)
+    assert event.community_id == "acme"
+    assert event.payload.request_id == request["request_id"]
+    assert (event.payload.first, event.payload.last) == (date(2024, 5, 6), date(2024, 5, 12))
+
+    # The digest service finishes it in the same document.
+    await api.state.db["digest_requests"].update_one(
+        {"_id": request["request_id"]}, {"$set": {"status": "done", "digest_id": "acme:d"}}
+    )
+    done = (await writer.get(location)).json()
+    assert (done["status"], done["digest_id"]) == ("done", "acme:d")
+
+
+@pytest.mark.parametrize(
+    ("period", "field"),
+    [
+        ({"from": "2024-05-12", "to": "2024-05-06"}, "body.to"),
+        ({"from": "2024-01-01", "to": "2024-04-02"}, "body.to"),
+        ({"from": str(date.today() + timedelta(days=2)), "to": "2099-01-01"}, "body.from"),
+        ({"from": "2024-05-06"}, "body.to"),
+        ({"from": "yesterday", "to": "2024-05-06"}, "body.from"),
+    ],
+)
+async def test_a_bad_period_is_refused_naming_the_field(
+    api: Api, writer: httpx.AsyncClient, period: dict[str, str], field: str
+) -> None:
+    answer = await writer.post("/v1/communities/acme/digests", json=period)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert field in [e["location"] for e in answer.json()["errors"]]
+    assert await api.state.db["digest_requests"].count_documents({}) == 0
+
+
+async def test_a_92_day_period_is_accepted(writer: httpx.AsyncClient) -> None:
+    answer = await writer.post(
+        "/v1/communities/acme/digests", json={"from": "2024-01-01", "to": "2024-04-01"}
+    )
+    assert answer.status_code == 202
+
+
+async def test_asking_needs_write_and_the_community(
+    writer: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    period = {"from": "2024-05-06", "to": "2024-05-12"}
+    assert (await client.post("/v1/communities/acme/digests", json=period)).status_code == 403
+    assert (await writer.post("/v1/communities/other/digests", json=period)).status_code == 403
+
+
+async def test_an_unknown_or_another_communitys_request_is_not_found(
+    api: Api, writer: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    missing = await client.get("/v1/communities/acme/digest-requests/nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+
+    async with await api.client_for("other", Scope.WRITE) as other:
+        theirs = await other.post(
+            "/v1/communities/other/digests", json={"from": "2024-05-06", "to": "2024-05-12"}
+        )
+    request_id = theirs.json()["request_id"]
+    assert (await client.get(f"/v1/communities/acme/digest-requests/{request_id}")).status_code == (
+        404
+    )
+    assert (
+        await client.get(f"/v1/communities/other/digest-requests/{request_id}")
+    ).status_code == 403

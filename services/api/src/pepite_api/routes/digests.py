@@ -1,4 +1,5 @@
-"""Digests: the community's, and members' personalized ones, as JSON, Markdown or HTML."""
+"""Digests: the community's, and members' personalized ones, as JSON, Markdown or HTML;
+and the community's digest of any period, asked for and built in the background."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from pepite_api.deps import DbDep, ReadKey
-from pepite_api.digests import RENDERINGS, DigestFormat, DigestReader, DigestSummary
+from pepite_api.deps import DbDep, PublisherDep, ReadKey, SettingsDep, WriteKey
+from pepite_api.digests import (
+    RENDERINGS,
+    DigestFormat,
+    DigestPeriod,
+    DigestReader,
+    DigestRequestRepository,
+    DigestRequestState,
+    DigestSummary,
+)
 from pepite_api.pagination import (
     CursorQuery,
     LimitQuery,
@@ -21,6 +30,8 @@ from pepite_api.privacy import PrivacyRepository
 from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
 from pepite_api.routes.members import MemberIdPath
+from pepite_contracts import DigestRequest, DigestRequested, Topic, community_key, encode_event
+from pepite_kit import EventPublisher, KafkaSettings
 from pepite_reports.digests import Digest
 
 router = APIRouter(
@@ -28,6 +39,7 @@ router = APIRouter(
 )
 
 DigestIdPath = Annotated[str, Path(min_length=1, max_length=600)]
+RequestIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 FormatQuery = Annotated[
     DigestFormat,
     Query(alias="format", description="json (the stored digest), markdown or html."),
@@ -135,3 +147,67 @@ async def get_member_digest(
     if digest is None:
         raise ProblemError(404, f"no digest {digest_id!r} for member {member_id!r}")
     return _rendered(digest, output)
+
+
+async def _announce_request(
+    publisher: EventPublisher, settings: KafkaSettings, request: DigestRequestState
+) -> None:
+    event = DigestRequested(
+        community_id=request.community_id,
+        payload=DigestRequest(
+            request_id=request.request_id,
+            first=request.first,
+            last=request.last,
+            requested_at=request.requested_at,
+        ),
+    )
+    await publisher.send(
+        settings.topic_name(Topic.DIGEST_REQUESTS),
+        encode_event(event),
+        key=community_key(request.community_id),
+    )
+    await publisher.flush()
+
+
+@router.post(
+    "/digests",
+    status_code=202,
+    response_model=DigestRequestState,
+    responses={202: {"headers": {"Location": {"schema": {"type": "string"}}}}},
+)
+async def request_digest(
+    *,
+    community_id: CommunityIdPath,
+    period: DigestPeriod,
+    _: WriteKey,
+    db: DbDep,
+    publisher: PublisherDep,
+    settings: SettingsDep,
+    response: Response,
+) -> DigestRequestState:
+    """Ask for the community's digest of the days ``from`` to ``to`` (at most 92 days,
+    in the community's time zone). It is built in the background: follow ``Location``."""
+    repository = DigestRequestRepository(db)
+    request = await repository.create(community_id, period)
+    try:
+        await _announce_request(publisher, settings, request)
+    except Exception as error:
+        # Never left pending forever: nothing will pick up a request that was not sent.
+        await repository.fail(request.request_id, "the request could not be queued")
+        raise ProblemError(503, "the digest request could not be queued; try again") from error
+    response.headers["Location"] = (
+        f"/v1/communities/{community_id}/digest-requests/{request.request_id}"
+    )
+    return request
+
+
+@router.get("/digest-requests/{request_id}", response_model=DigestRequestState)
+async def get_digest_request(
+    community_id: CommunityIdPath, request_id: RequestIdPath, _: ReadKey, db: DbDep
+) -> DigestRequestState:
+    """Where a requested digest stands: ``pending``, ``done`` (see ``digest_id``),
+    ``empty`` (nothing was said) or ``failed`` (see ``error``)."""
+    request = await DigestRequestRepository(db).get(community_id, request_id)
+    if request is None:
+        raise ProblemError(404, f"no digest request {request_id!r} in community {community_id!r}")
+    return request
