@@ -1,7 +1,8 @@
 """Start the digest service: ``python -m pepite_digest``.
 
 It publishes each community's weekly digest on its schedule (``digest.published`` on
-the notifications topic), follows members' consent and erasures, and serves /healthz
+the notifications topic), builds the digests asked for through the API
+(``digests.requests``), follows members' consent and erasures, and serves /healthz
 and /metrics.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from pepite_contracts import Topic
 from pepite_digest.consent import CONSENT_INDEXES, ConsentRepository
-from pepite_digest.handlers import MemberEventsHandler
+from pepite_digest.handlers import DigestRequestHandler, MemberEventsHandler
 from pepite_digest.journal_repository import JOURNAL_INDEXES
 from pepite_digest.journal_schedule import JournalScheduler
 from pepite_digest.journal_service import JournalDataOwner
@@ -21,7 +22,9 @@ from pepite_digest.knowledge import KnowledgeBuilder, KnowledgePrivacy
 from pepite_digest.personal_repository import PERSONAL_DIGEST_INDEXES, PersonalDigestRepository
 from pepite_digest.privacy import MemberDataOwner
 from pepite_digest.repository import DIGEST_INDEXES
+from pepite_digest.requests_repository import DigestRequestRepository
 from pepite_digest.schedule import SCHEDULE_INDEXES, DigestScheduler
+from pepite_digest.service import DigestService
 from pepite_digest.settings import Settings
 from pepite_digest.unanswered import UnansweredWatcher
 from pepite_digest.unanswered_repository import UNANSWERED_INDEXES, UnansweredRepository
@@ -46,6 +49,12 @@ def main() -> None:
 
     def loops(runtime: Runtime) -> Sequence[ConsumerLoop[Any]]:
         handler = MemberEventsHandler(ConsentRepository(runtime.db), member_data_owners(runtime))
+        requests = DigestRequestHandler(
+            DigestService(runtime.db, writer=build_writer(settings, runtime.db)),
+            DigestRequestRepository(runtime.db),
+            runtime.publisher,
+            notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
+        )
         return [
             event_loop_for(
                 name="member-events",
@@ -53,7 +62,14 @@ def main() -> None:
                 group_id=settings.consumer_group,
                 handlers={settings.topic_name(Topic.MEMBERS_EVENTS): handler},
                 publisher=runtime.publisher,
-            )
+            ),
+            event_loop_for(
+                name="digest-requests",
+                settings=settings,
+                group_id=settings.requests_consumer_group,
+                handlers={settings.topic_name(Topic.DIGEST_REQUESTS): requests},
+                publisher=runtime.publisher,
+            ),
         ]
 
     def background(runtime: Runtime) -> Sequence[Callable[[], Awaitable[None]]]:

@@ -20,12 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pepite_contracts import (
-    DigestNotice,
-    DigestPublished,
-    deterministic_event_id,
-    encode_event,
-)
+from pepite_digest.announce import announce_digest
 from pepite_digest.personal_service import DEFAULT_LOOKBACK, PersonalDigestService
 from pepite_digest.repository import COMMUNITIES
 from pepite_digest.service import DigestService, EmptyPeriodError
@@ -182,19 +177,4 @@ class DigestScheduler:
         )
 
     async def _announce(self, digest: Digest) -> None:
-        event = DigestPublished(
-            event_id=deterministic_event_id("digest.published", digest.digest_id),
-            community_id=digest.community_id,
-            payload=DigestNotice(
-                digest_id=digest.digest_id,
-                title=digest.title,
-                period_start=digest.period_start,
-                period_end=digest.period_end,
-                summary=digest.summary,
-                member_id=digest.member_id,
-            ),
-        )
-        await self._publisher.send(
-            self._topic, encode_event(event), key=digest.community_id.encode()
-        )
-        await self._publisher.flush()
+        await announce_digest(self._publisher, self._topic, digest)

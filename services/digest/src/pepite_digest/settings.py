@@ -32,6 +32,9 @@ class Settings(ServiceSettings, OpenAISettings):
     service_name: str = "digest"
     http_port: int = 8103
     consumer_group: str = "digest"
+    #: Requested digests are consumed apart: building one must not hold back (or be
+    #: rebalanced with) the members' events.
+    requests_consumer_group: str = "digest-requests"
     #: How often the scheduler looks for digests that are due.
     digest_poll_seconds: float = Field(default=60.0, gt=0)
     #: How many days before a week a member's messages tell their interests, for their
