@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,14 +15,16 @@ from pepite_contracts import (
     DigestPublished,
     DigestRequest,
     DigestRequested,
+    Event,
     Topic,
+    community_key,
     decode_event,
     deterministic_event_id,
 )
 from pepite_digest.handlers import DigestRequestHandler
 from pepite_digest.requests_repository import DigestRequestRepository
 from pepite_digest.service import DigestService
-from pepite_kit import Database, EventPublisher, KafkaSettings, ensure_topics
+from pepite_kit import Database, EventPublisher, KafkaSettings, ensure_topics, event_loop_for
 
 REQUESTED_AT = datetime(2024, 5, 20, 8, tzinfo=UTC)
 
@@ -149,3 +152,42 @@ async def test_a_request_whose_document_is_missing_is_recorded_from_its_event(
         "2024-05-06",
         "2024-05-12",
     )
+
+
+async def test_the_consumer_loop_finishes_requests_read_from_the_topic(
+    db: Database,
+    handler: DigestRequestHandler,
+    publisher: EventPublisher,
+    kafka_settings: KafkaSettings,
+) -> None:
+    topic = kafka_settings.topic_name(Topic.DIGEST_REQUESTS)
+    await ensure_topics(kafka_settings, kafka_settings.topic_names([Topic.DIGEST_REQUESTS]))
+    week = requested("r-topic", date(2024, 5, 6), date(2024, 5, 12))
+    reversed_period = requested("r-topic-bad", date(2024, 5, 12), date(2024, 5, 6))
+    for event in (reversed_period, week):
+        await pending(db, event)
+        await publisher.publish(topic, event, key=community_key("acme"))
+    await publisher.flush()
+
+    both_finished = asyncio.Event()
+
+    async def handle(events: Sequence[Event]) -> None:
+        await handler(events)
+        if not await db["digest_requests"].count_documents({"status": "pending"}):
+            both_finished.set()
+
+    loop = event_loop_for(
+        name="digest-requests",
+        settings=kafka_settings,
+        group_id=f"{kafka_settings.kafka_topic_prefix}digest-requests",
+        handlers={topic: handle},
+        publisher=publisher,
+    )
+    running = asyncio.create_task(loop.run())
+    try:
+        await asyncio.wait_for(both_finished.wait(), timeout=20)
+    finally:
+        loop.stop()
+        await running
+    assert (await request_doc(db, "r-topic"))["status"] == "done"
+    assert (await request_doc(db, "r-topic-bad"))["status"] == "failed"
