@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import date
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -45,6 +46,18 @@ def fail(message: str, *, code: int = 1) -> typer.Exit:
     """Print ``pepite: message`` on stderr and return the exit to raise."""
     typer.echo(f"pepite: {message}", err=True)
     return typer.Exit(code)
+
+
+def parse_day(option: str, value: str) -> date:
+    """The day an option names (``YYYY-MM-DD``), or the command stops naming the option.
+
+    Raises:
+        typer.Exit: ``value`` is not such a day (the reason is printed).
+    """
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option}: {value!r} is not a date like 2024-05-06") from None
 
 
 def require_community_id(community: str) -> None:

@@ -30,7 +30,7 @@ from pepite_classifier.topics import (
 )
 from pepite_contracts import AnalyzerName, MessageKind
 from pepite_kit import Database
-from pepite_kit.cli import fail, require_community_id
+from pepite_kit.cli import fail, parse_day, require_community_id
 from pepite_kit.mongo import mongo_database
 from pepite_reports.insights import (
     PENDING_NAME,
@@ -77,10 +77,7 @@ def _run(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
 def _parse_day(value: str | None) -> date | None:
     if value is None:
         return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise fail(f"--until: {value!r} is not a date like 2024-05-31") from None
+    return parse_day("--until", value)
 
 
 def _parse_kind(value: str | None) -> MessageKind | None:

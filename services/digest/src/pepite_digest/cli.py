@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +19,7 @@ from pepite_digest.repository import DIGEST_INDEXES
 from pepite_digest.service import DigestService, EmptyPeriodError
 from pepite_digest.settings import Settings
 from pepite_digest.writer import build_writer
-from pepite_kit.cli import fail, require_community_id
+from pepite_kit.cli import fail, parse_day, require_community_id
 from pepite_kit.mongo import mongo_database
 from pepite_llm.errors import LlmConfigError
 from pepite_reports.digests.models import Digest
@@ -30,13 +30,6 @@ class DigestFormat(StrEnum):
     MARKDOWN = "markdown"
     HTML = "html"
     JSON = "json"
-
-
-def _day(option: str, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise fail(f"{option}: {value!r} is not a date like 2024-05-06") from None
 
 
 def render(digest: Digest, output: DigestFormat) -> str:
@@ -79,7 +72,7 @@ def digest_command(  # noqa: PLR0917 - one parameter per command-line option
     items in the order of their interests.
     """
     require_community_id(community)
-    first_day, last_day = _day("--from", first), _day("--to", last)
+    first_day, last_day = parse_day("--from", first), parse_day("--to", last)
     if last_day < first_day:
         raise fail(f"--to {last_day} is before --from {first_day}")
     settings = Settings()

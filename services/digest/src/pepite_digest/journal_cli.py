@@ -6,7 +6,6 @@ import asyncio
 import json
 import sys
 import time
-from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
@@ -16,7 +15,7 @@ from pymongo.errors import PyMongoError
 from pepite_digest.journal_repository import JOURNAL_INDEXES
 from pepite_digest.journal_service import JournalNotAllowedError, JournalService
 from pepite_digest.settings import Settings
-from pepite_kit.cli import fail, require_community_id
+from pepite_kit.cli import fail, parse_day, require_community_id
 from pepite_kit.mongo import mongo_database
 from pepite_reports.journals import JournalEntry, to_markdown
 
@@ -27,13 +26,6 @@ MAX_DAYS = 366
 class JournalFormat(StrEnum):
     MARKDOWN = "markdown"
     JSON = "json"
-
-
-def _day(option: str, value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise fail(f"{option}: {value!r} is not a date like 2024-05-06") from None
 
 
 def render(entries: list[JournalEntry], output: JournalFormat) -> str:
@@ -62,7 +54,7 @@ def journal_command(
     parts = member.split(":", 2)
     if len(parts) != 3 or parts[1] != community:
         raise fail(f"--member: {member!r} is not a member id of community {community!r}")
-    first_day, last_day = _day("--from", first), _day("--to", last)
+    first_day, last_day = parse_day("--from", first), parse_day("--to", last)
     if last_day < first_day:
         raise fail(f"--to {last_day} is before --from {first_day}")
     if (last_day - first_day).days >= MAX_DAYS:

@@ -29,7 +29,7 @@ from pepite_api.pagination import (
 from pepite_api.privacy import PrivacyRepository
 from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
-from pepite_api.routes.members import MemberIdPath
+from pepite_api.routes.members import MemberIdPath, require_own_member
 from pepite_contracts import DigestRequest, DigestRequested, Topic, community_key, encode_event
 from pepite_kit import EventPublisher, KafkaSettings
 from pepite_reports.digests import Digest
@@ -73,8 +73,7 @@ def _rendered(digest: Digest, output: DigestFormat) -> Response:
 
 async def _require_personalization(db: DbDep, community_id: str, member_id: str) -> None:
     """Personalized digests are shown only while the member consents to them."""
-    if member_id.split(":", 2)[1] != community_id:
-        raise ProblemError(404, f"no member {member_id!r} in community {community_id!r}")
+    require_own_member(community_id, member_id)
     consent = await PrivacyRepository(db).consent(community_id, member_id)
     if not consent.consent.personalization:
         raise ProblemError(403, f"member {member_id!r} has not consented to personalized digests")

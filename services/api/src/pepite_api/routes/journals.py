@@ -26,7 +26,7 @@ from pepite_api.pagination import (
 from pepite_api.privacy import PrivacyRepository
 from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
-from pepite_api.routes.members import MemberIdPath
+from pepite_api.routes.members import MemberIdPath, require_own_member
 from pepite_kit import Database
 from pepite_reports.journals import JournalEntry, to_markdown
 
@@ -61,11 +61,9 @@ async def _journal_member(
     community_id: str, member_id: str, db: Database, identities: IdentityRepository
 ) -> None:
     """Raises a problem unless the member is of this community and keeps a journal."""
-    unknown = ProblemError(404, f"no member {member_id!r} in community {community_id!r}")
-    if member_id.split(":", 2)[1] != community_id:
-        raise unknown
+    require_own_member(community_id, member_id)
     if await identities.identity(community_id, member_id) is None:
-        raise unknown
+        raise ProblemError(404, f"no member {member_id!r} in community {community_id!r}")
     consent = await PrivacyRepository(db).consent(community_id, member_id)
     if not consent.consent.journal:
         raise ProblemError(

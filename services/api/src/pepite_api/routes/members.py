@@ -47,7 +47,8 @@ router = APIRouter(
 MemberIdPath = Annotated[str, Path(pattern=r"^[a-z]+:[A-Za-z0-9._-]+:[^\s]{1,256}$")]
 
 
-def _own(community_id: str, member_id: str) -> None:
+def require_own_member(community_id: str, member_id: str) -> None:
+    """Raises 404 for a member id of another community (tenants never see each other)."""
     if member_id.split(":", 2)[1] != community_id:
         raise ProblemError(404, f"no member {member_id!r} in community {community_id!r}")
 
@@ -95,7 +96,7 @@ async def get_consent(
     community_id: CommunityIdPath, member_id: MemberIdPath, _: ReadKey, db: DbDep
 ) -> MemberConsent:
     """The member's consent flags (defaults until the member chose)."""
-    _own(community_id, member_id)
+    require_own_member(community_id, member_id)
     return await PrivacyRepository(db).consent(community_id, member_id)
 
 
@@ -111,7 +112,7 @@ async def set_consent(
     settings: SettingsDep,
 ) -> MemberConsent:
     """Record the member's choices; every service applies them."""
-    _own(community_id, member_id)
+    require_own_member(community_id, member_id)
     try:
         recorded = await PrivacyRepository(db).set_consent(community_id, member_id, consent)
     except ErasedMemberError:
@@ -130,7 +131,7 @@ async def export(
     community_id: CommunityIdPath, member_id: MemberIdPath, _: AdminKey, db: DbDep
 ) -> StreamingResponse:
     """Everything stored about the member, as one JSON document."""
-    _own(community_id, member_id)
+    require_own_member(community_id, member_id)
     consent = await PrivacyRepository(db).consent(community_id, member_id)
     return StreamingResponse(
         export_member(db, community_id, member_id, consent),
@@ -149,7 +150,7 @@ async def erase(
     settings: SettingsDep,
 ) -> ErasureReceipt:
     """Erase the member everywhere; re-importing old exports will not bring them back."""
-    _own(community_id, member_id)
+    require_own_member(community_id, member_id)
     receipt = await PrivacyRepository(db).record_erasure(community_id, member_id)
     await announce_erasure(publisher, settings, community_id, receipt)
     return receipt
