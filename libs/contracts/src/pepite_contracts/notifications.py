@@ -46,6 +46,13 @@ class AlertNotice(ContractModel):
     detail: str = ""
     channel: ChannelRef | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
+    message_ids: list[str] = Field(
+        default_factory=list,
+        description="The messages behind the alert (a spike's, at most a few hundred).",
+    )
+    member_id: str | None = Field(
+        default=None, description="The member concerned (distress, moderation strikes)."
+    )
 
 
 class ModerationNotice(ContractModel):
