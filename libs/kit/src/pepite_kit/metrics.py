@@ -137,3 +137,8 @@ WEBHOOK_SUBSCRIPTIONS_DISABLED = Counter(
     "pepite_webhook_subscriptions_disabled_total",
     "Webhook subscriptions disabled automatically after failed attempts in a row.",
 )
+ALERTS_RAISED = Counter(
+    "pepite_alerts_raised_total",
+    "Alerts raised (spikes, crisis signals, moderation strikes), by kind and severity.",
+    ["kind", "severity"],
+)
