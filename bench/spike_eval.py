@@ -206,9 +206,7 @@ def score(
     alerts overlapping no burst, by signal."""
     found: dict[str, int] = defaultdict(int)
     for burst in bursts:
-        timely = [
-            a for a in alerts if hour_of(burst.onset) <= a.hour <= burst.onset + within
-        ]
+        timely = [a for a in alerts if hour_of(burst.onset) <= a.hour <= burst.onset + within]
         if any(a.series == SeriesKey(Signal.COMPLAINTS, burst.topic) for a in timely):
             found["complaints_topic"] += 1
         if timely and any(overlaps(a, burst, config) for a in timely):
@@ -284,9 +282,7 @@ def main() -> None:
             total.false_alerts[name] += value
         for name in ("complaints_topic", "any_signal"):
             emit("recall", round(found[name] / len(bursts), 3), "fraction", seed=seed, by=name)
-        emit(
-            "false_alerts_per_week", round(false["all"] / weeks, 2), "alerts/week", seed=seed
-        )
+        emit("false_alerts_per_week", round(false["all"] / weeks, 2), "alerts/week", seed=seed)
     for name in ("complaints_topic", "any_signal"):
         emit(
             "recall",
@@ -296,13 +292,13 @@ def main() -> None:
             by=name,
             bursts=total.bursts,
         )
-    for signal in ("all", *(s.value for s in Signal)):
+    for label in ("all", *(s.value for s in Signal)):
         emit(
             "false_alerts_per_week",
-            round(total.false_alerts[signal] / total.weeks, 2),
+            round(total.false_alerts[label] / total.weeks, 2),
             "alerts/week",
             seed="all",
-            signal=signal,
+            signal=label,
         )
 
 

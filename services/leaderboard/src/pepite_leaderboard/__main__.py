@@ -1,18 +1,83 @@
 """Start the leaderboard service: ``python -m pepite_leaderboard``.
 
-It starts, creates the topics it will consume, and serves /healthz and /metrics;
-its consumers are added with the features they serve.
+It raises alerts from message.analyzed (spikes, members in distress, scam waves, see
+docs/alerts.md), keeps themed leaderboards from the same analyses and announces
+their changes (see docs/leaderboards.md), and serves /healthz and /metrics.
 """
 
 from __future__ import annotations
 
-from pepite_kit import WorkerSpec, run_worker
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from pepite_contracts import Topic
+from pepite_kit import ConsumerLoop, Runtime, WorkerSpec, event_loop_for, run_worker
+from pepite_leaderboard.alerts_handlers import AlertsHandler, alert_rules
+from pepite_leaderboard.alerts_repository import ALERT_INDEXES, AlertRepository
+from pepite_leaderboard.scores_handlers import ScoresHandler, scoring_policy
+from pepite_leaderboard.scores_notices import LeaderboardNotifier
+from pepite_leaderboard.scores_repository import SCORES_INDEXES, ScoresRepository
+from pepite_leaderboard.scores_service import ScoreUpdater
 from pepite_leaderboard.settings import Settings
 
 
 def main() -> None:
     settings = Settings()
-    run_worker(WorkerSpec(name=settings.service_name), settings)
+
+    def loops(runtime: Runtime) -> Sequence[ConsumerLoop[Any]]:
+        alerts = AlertsHandler(
+            AlertRepository(runtime.db),
+            runtime.publisher,
+            notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
+            rules=alert_rules(settings),
+        )
+        scores = ScoresHandler(
+            ScoreUpdater(ScoresRepository(runtime.db), scoring_policy(settings))
+        )
+        return [
+            # Spikes and crisis signals follow analyses; erasures reach their records.
+            event_loop_for(
+                name="alerts",
+                settings=settings,
+                group_id=settings.alerts_consumer_group,
+                handlers={
+                    settings.topic_name(Topic.MESSAGES_ANALYZED): alerts,
+                    settings.topic_name(Topic.MEMBERS_EVENTS): alerts,
+                },
+                publisher=runtime.publisher,
+            ),
+            # Themed leaderboards: scores follow analyses; erasures remove them.
+            event_loop_for(
+                name="scores",
+                settings=settings,
+                group_id=settings.leaderboard_consumer_group,
+                handlers={
+                    settings.topic_name(Topic.MESSAGES_ANALYZED): scores,
+                    settings.topic_name(Topic.MEMBERS_EVENTS): scores,
+                },
+                publisher=runtime.publisher,
+            ),
+        ]
+
+    def background(runtime: Runtime) -> Sequence[Callable[[], Awaitable[None]]]:
+        notifier = LeaderboardNotifier(
+            runtime.db,
+            runtime.publisher,
+            notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
+            interval_s=settings.leaderboard_notify_seconds,
+            top_size=settings.leaderboard_notice_top,
+        )
+        return [notifier.run_forever]
+
+    run_worker(
+        WorkerSpec(
+            name=settings.service_name,
+            indexes=[*ALERT_INDEXES, *SCORES_INDEXES],
+            build_loops=loops,
+            build_background=background,
+        ),
+        settings,
+    )
 
 
 if __name__ == "__main__":

@@ -232,33 +232,47 @@ class SeriesKey:
     scope: str = ""
 
     def label(self) -> str:
+        """The series as one string: ``volume``, ``complaints:<topic id>``."""
         return self.signal.value if not self.scope else f"{self.signal.value}:{self.scope}"
+
+    @classmethod
+    def parse(cls, label: str) -> SeriesKey:
+        """The series a :meth:`label` names.
+
+        Raises:
+            ValueError: not a known signal.
+        """
+        signal, _, scope = label.partition(":")
+        return cls(Signal(signal), scope)
 
 
 @dataclass
 class SpikeTracker:
     """Evaluates one series hour after hour, with the cooldown: one spike, one alert.
 
-    The caller gives the counts; the tracker remembers only the last alert's hour.
+    The caller gives the counts; the tracker keeps the hours of the series' alerts.
 
     Args:
         rule: The series' thresholds.
         config: The detector's settings.
         first_hour: The first hour of the community's history (no alert before
             ``min_history_hours`` of it).
-        last_alert: The hour of the series' last alert, if any.
+        alerts: Hours of the series' alerts so far.
     """
 
     rule: SignalRule
     config: DetectorConfig
     first_hour: datetime
-    last_alert: datetime | None = None
+    alerts: list[datetime] = field(default_factory=list)
 
     def cooling(self, hour: datetime) -> bool:
-        """Whether an alert of the series at or before ``hour`` is still cooling down."""
-        if self.last_alert is None or self.last_alert > hour:
-            return False
-        return hour - self.last_alert < timedelta(hours=self.config.cooldown_hours)
+        """Whether an alert of the series is closer to ``hour`` than the cooldown.
+
+        Both sides count: hours are evaluated again when late messages arrive, and an
+        hour just before an alert belongs to the same spike.
+        """
+        cooldown = timedelta(hours=self.config.cooldown_hours)
+        return any(abs(hour - alerted) < cooldown for alerted in self.alerts)
 
     def evaluate(
         self, hour: datetime, history: Sequence[int], current: Sequence[int]
@@ -270,7 +284,7 @@ class SpikeTracker:
             return None
         found = assess(history, current, self.rule, self.config)
         if found is not None:
-            self.last_alert = hour
+            self.alerts.append(hour)
         return found
 
 
