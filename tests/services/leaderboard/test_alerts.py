@@ -135,10 +135,10 @@ def burst(size: int = 12) -> list[MessageAnalyzed]:
 
 
 @pytest.fixture
-async def ready(kafka_settings: KafkaSettings, mongo_db: Database) -> AsyncIterator[Database]:
+async def ready(kafka_settings: KafkaSettings, mongo_db: Database) -> Database:
     await ensure_topics(kafka_settings, kafka_settings.topic_names(all_topics()))
     await ensure_indexes(mongo_db, ALERT_INDEXES)
-    yield mongo_db
+    return mongo_db
 
 
 @pytest.fixture
@@ -147,9 +147,7 @@ async def publisher(kafka_settings: KafkaSettings) -> AsyncIterator[EventPublish
         yield events
 
 
-def handler_for(
-    db: Database, publisher: EventPublisher, settings: KafkaSettings
-) -> AlertsHandler:
+def handler_for(db: Database, publisher: EventPublisher, settings: KafkaSettings) -> AlertsHandler:
     return AlertsHandler(
         AlertRepository(db),
         publisher,
@@ -192,9 +190,7 @@ async def test_a_burst_of_complaints_raises_one_alert_with_its_messages_once(
     # A replay of everything (and of the burst alone) changes nothing and sends nothing.
     await feed(handler, [*steady_days(5), *spike], batch=3000)
     await handler(spike)
-    assert [a.alert_id for a in await AlertRepository(ready).alerts(COMMUNITY)] == [
-        alert.alert_id
-    ]
+    assert [a.alert_id for a in await AlertRepository(ready).alerts(COMMUNITY)] == [alert.alert_id]
     assert len(await alerts_published(kafka_settings)) == 1
 
 
@@ -241,9 +237,7 @@ async def test_a_scam_wave_is_escalated_at_once_through_the_consumer_loop(
     ]
     # Two scammers only, in another community: not a wave.
     pair = [
-        analyzed(
-            10 + n, at + timedelta(minutes=n), scam=0.95, author=f"x{n}", community="other"
-        )
+        analyzed(10 + n, at + timedelta(minutes=n), scam=0.95, author=f"x{n}", community="other")
         for n in range(2)
     ]
     topic = kafka_settings.topic_name(Topic.MESSAGES_ANALYZED)
@@ -263,7 +257,7 @@ async def test_a_scam_wave_is_escalated_at_once_through_the_consumer_loop(
     repository = AlertRepository(ready)
     try:
         for _ in range(300):
-            if len({o for o in await ready["alert_observations"].distinct("_id")}) == 7:
+            if len(await ready["alert_observations"].distinct("_id")) == 7:
                 break
             await asyncio.sleep(0.1)
     finally:
@@ -325,6 +319,7 @@ async def test_a_member_in_distress_is_escalated_and_erasure_reaches_the_alert(
     )
     (alert,) = await repository.alerts(COMMUNITY)
     assert alert.member_id == "erased:abc"
-    assert await ready["alert_observations"].count_documents(
-        {"author_id": f"discord:{COMMUNITY}:m1"}
-    ) == 0
+    assert (
+        await ready["alert_observations"].count_documents({"author_id": f"discord:{COMMUNITY}:m1"})
+        == 0
+    )
