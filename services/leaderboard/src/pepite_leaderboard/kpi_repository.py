@@ -1,0 +1,438 @@
+"""MongoDB side of the KPI rollups: member numbers, counters, questions, erasure, rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from pepite_contracts import MemberErasure
+from pepite_kit import Database, IndexSpec
+from pepite_leaderboard.kpi_rollups import (
+    EarlyReply,
+    KpiMessage,
+    QuestionState,
+    activity_increments,
+)
+from pepite_reports.kpis import (
+    KPI_ACTIVITY,
+    KPI_COUNTERS,
+    KPI_MEMBERS,
+    KPI_MESSAGES,
+    KPI_QUESTIONS,
+)
+
+MESSAGES = "messages"
+
+KPI_INDEXES: list[IndexSpec] = [
+    # Reads are one community, one grain, one scope over a range of starts; most reads
+    # go by document id.
+    IndexSpec(
+        KPI_ACTIVITY,
+        [("community_id", 1), ("grain", 1), ("channel_id", 1), ("start", 1)],
+        "community_grain_channel_start",
+    ),
+    # Partial: an erased member whose pseudonym already had a document keeps no id.
+    IndexSpec(
+        KPI_MEMBERS,
+        [("community_id", 1), ("member_id", 1)],
+        "community_member",
+        unique=True,
+        partial_filter={"member_id": {"$type": "string"}},
+    ),
+    IndexSpec(KPI_MEMBERS, [("community_id", 1), ("joined_at", 1)], "community_joined"),
+    # Covers the KPI read (questions of a period, their response times).
+    IndexSpec(
+        KPI_QUESTIONS,
+        [
+            ("community_id", 1),
+            ("is_question", 1),
+            ("asked_at", 1),
+            ("channel_id", 1),
+            ("response_s", 1),
+        ],
+        "community_question_asked",
+    ),
+    IndexSpec(
+        KPI_QUESTIONS,
+        [("community_id", 1), ("thread_id", 1), ("asked_at", 1)],
+        "community_thread_asked",
+        partial_filter={"thread_id": {"$type": "string"}},
+    ),
+    IndexSpec(
+        KPI_QUESTIONS,
+        [("community_id", 1), ("channel_id", 1), ("asked_at", 1)],
+        "community_channel_asked",
+    ),
+    IndexSpec(KPI_MESSAGES, [("community_id", 1)], "community"),
+]
+
+#: Writes per bulk request; bounds the size of one command.
+_BULK_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class MemberTouch:
+    """What a batch says about one member: messages' time span and/or a join."""
+
+    first_message: datetime | None = None
+    last_message: datetime | None = None
+    joined: datetime | None = None
+
+    def merge(self, other: MemberTouch) -> MemberTouch:
+        return MemberTouch(
+            _earliest(self.first_message, other.first_message),
+            _latest(self.last_message, other.last_message),
+            _earliest(self.joined, other.joined),
+        )
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _chunks(items: list[Any], size: int = _BULK_CHUNK) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _question(doc: Mapping[str, Any]) -> QuestionState:
+    return QuestionState(
+        question_id=doc["_id"],
+        community_id=doc["community_id"],
+        channel_id=doc.get("channel_id"),
+        thread_id=doc.get("thread_id"),
+        asked_at=doc.get("asked_at"),
+        asker=doc.get("asker"),
+        is_question=bool(doc.get("is_question")),
+        response_at=doc.get("response_at"),
+        response_id=doc.get("response_id"),
+        early=[EarlyReply(e["member"], e["at"], e["message_id"]) for e in doc.get("early") or ()],
+    )
+
+
+class KpiRepository:
+    """Reads and writes the ``kpi_*`` collections (see :mod:`pepite_reports.kpis`)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ----- members -----
+
+    async def member_numbers(
+        self, community_id: str, touches: Mapping[str, MemberTouch]
+    ) -> dict[str, int]:
+        """Each member's number, giving new members one, and their times moved.
+
+        Writes only the members whose first or last message or join moves.
+        """
+        try:
+            return await self._member_numbers(community_id, touches)
+        except (BulkWriteError, DuplicateKeyError):
+            # Another writer created some of these members at the same moment: their
+            # numbers are now stored, so the second pass only reads them.
+            return await self._member_numbers(community_id, touches)
+
+    async def _member_numbers(
+        self, community_id: str, touches: Mapping[str, MemberTouch]
+    ) -> dict[str, int]:
+        ids = sorted(touches)
+        stored: dict[str, dict[str, Any]] = {
+            doc["member_id"]: doc
+            async for doc in self._db[KPI_MEMBERS].find(
+                {"community_id": community_id, "member_id": {"$in": ids}},
+                {
+                    "member_id": 1,
+                    "idx": 1,
+                    "first_seen": 1,
+                    "last_seen": 1,
+                    "joined_at": 1,
+                    "joined_event_at": 1,
+                },
+            )
+        }
+        missing = [member_id for member_id in ids if member_id not in stored]
+        proposed: dict[str, int] = {}
+        if missing:
+            counter = await self._db[KPI_COUNTERS].find_one_and_update(
+                {"_id": community_id},
+                {"$inc": {"next": len(missing)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            if counter is None:  # an upsert returning the document after never gives None
+                raise RuntimeError(f"no member counter for community {community_id!r}")
+            start = int(counter["next"]) - len(missing)
+            proposed = {member_id: start + n for n, member_id in enumerate(missing)}
+        ops = []
+        for member_id in ids:
+            update = _touch_update(touches[member_id], stored.get(member_id))
+            if member_id in proposed:
+                update.setdefault("$setOnInsert", {})["idx"] = proposed[member_id]
+            if update:
+                ops.append(
+                    UpdateOne(
+                        {"community_id": community_id, "member_id": member_id},
+                        update,
+                        upsert=True,
+                    )
+                )
+        for chunk in _chunks(ops):
+            await self._db[KPI_MEMBERS].bulk_write(chunk, ordered=False)
+        numbers = {member_id: int(doc["idx"]) for member_id, doc in stored.items()}
+        if missing:
+            # Read back: a concurrent writer may have given some of them a number first.
+            async for doc in self._db[KPI_MEMBERS].find(
+                {"community_id": community_id, "member_id": {"$in": missing}},
+                {"member_id": 1, "idx": 1},
+            ):
+                numbers[doc["member_id"]] = int(doc["idx"])
+        return numbers
+
+    async def erase(self, erasure: MemberErasure) -> None:
+        """Replace the member's id by its pseudonym; counters only hold its number.
+
+        If the pseudonym already has a document (messages stored after the erasure came
+        under it), the erased one keeps no id at all. Replays find nothing left to do.
+        """
+        members = self._db[KPI_MEMBERS]
+        doc = await members.find_one(
+            {"community_id": erasure.community_id, "member_id": erasure.member_id}, {"_id": 1}
+        )
+        if doc is None:
+            return
+        taken = await members.find_one(
+            {"community_id": erasure.community_id, "member_id": erasure.pseudonym}, {"_id": 1}
+        )
+        if taken is None:
+            update: dict[str, Any] = {"$set": {"member_id": erasure.pseudonym, "erased": True}}
+        else:
+            update = {"$unset": {"member_id": ""}, "$set": {"erased": True}}
+        await members.update_one({"_id": doc["_id"]}, update)
+
+    # ----- counters -----
+
+    async def count_new(
+        self, community_id: str, messages: Sequence[KpiMessage], numbers: Mapping[str, int]
+    ) -> int:
+        """Count the messages never counted before; how many that was.
+
+        The record of counted messages and the counters commit together in one
+        transaction: a crash leaves both or neither, so a replay counts each message once.
+        """
+
+        async def count(session: AsyncClientSession) -> int:
+            ids = [m.message_id for m in messages]
+            seen: set[str] = set()
+            for chunk in _chunks(ids):
+                seen.update(
+                    [
+                        doc["_id"]
+                        async for doc in self._db[KPI_MESSAGES].find(
+                            {"_id": {"$in": chunk}}, {"_id": 1}, session=session
+                        )
+                    ]
+                )
+            new = []
+            for message in messages:
+                if message.message_id not in seen:
+                    seen.add(message.message_id)
+                    new.append(message)
+            if not new:
+                return 0
+            for chunk in _chunks(
+                [{"_id": m.message_id, "community_id": community_id} for m in new]
+            ):
+                await self._db[KPI_MESSAGES].insert_many(chunk, ordered=False, session=session)
+            ops = [
+                UpdateOne({"_id": inc.document_id}, inc.update(), upsert=True)
+                for inc in activity_increments(new, numbers)
+            ]
+            for chunk in _chunks(ops):
+                await self._db[KPI_ACTIVITY].bulk_write(chunk, ordered=False, session=session)
+            return len(new)
+
+        async with self._db.client.start_session() as session:
+            return await session.with_transaction(count)
+
+    # ----- questions -----
+
+    async def questions_for(
+        self, community_id: str, messages: Sequence[KpiMessage], answer_window: timedelta
+    ) -> list[QuestionState]:
+        """The stored questions a batch of messages may create, change or respond to."""
+        batch_ids = sorted({m.message_id for m in messages})
+        ids = sorted(set(batch_ids) | {m.reply_to_id for m in messages if m.reply_to_id})
+        open_or_ours = {"$or": [{"response_id": None}, {"response_id": {"$in": batch_ids}}]}
+        latest = max(m.created_at for m in messages)
+        queries: list[dict[str, Any]] = [{"community_id": community_id, "_id": {"$in": ids}}]
+        threads = sorted({m.thread_id for m in messages if m.thread_id})
+        if threads:
+            queries.append(
+                {
+                    "community_id": community_id,
+                    "thread_id": {"$in": threads},
+                    "is_question": True,
+                    "asked_at": {"$lt": latest},
+                    **open_or_ours,
+                }
+            )
+        answering = [m for m in messages if m.thread_id is None and m.reply_to_id is None]
+        channels = sorted({m.channel_id for m in answering})
+        if channels:
+            earliest = min(m.created_at for m in answering)
+            queries.append(
+                {
+                    "community_id": community_id,
+                    "channel_id": {"$in": channels},
+                    "is_question": True,
+                    "thread_id": None,
+                    "asked_at": {"$gte": earliest - answer_window, "$lt": latest},
+                    **open_or_ours,
+                }
+            )
+
+        async def run(query: dict[str, Any]) -> list[dict[str, Any]]:
+            return [doc async for doc in self._db[KPI_QUESTIONS].find(query)]
+
+        found: dict[str, QuestionState] = {}
+        for docs in await asyncio.gather(*(run(q) for q in queries)):
+            for doc in docs:
+                found[doc["_id"]] = _question(doc)
+        return list(found.values())
+
+    async def save_questions(
+        self,
+        community_id: str,
+        changed: Iterable[QuestionState],
+        early: Mapping[str, Sequence[EarlyReply]],
+    ) -> None:
+        """Write changed questions, and replies to messages not seen yet."""
+        ops = []
+        for q in changed:
+            ops.append(
+                UpdateOne(
+                    {"_id": q.question_id},
+                    {
+                        "$set": {
+                            "community_id": community_id,
+                            "channel_id": q.channel_id,
+                            "thread_id": q.thread_id,
+                            "asked_at": q.asked_at,
+                            "asker": q.asker,
+                            "is_question": q.is_question,
+                            "response_at": q.response_at,
+                            "response_id": q.response_id,
+                            "response_s": q.response_s,
+                            "early": [],
+                        }
+                    },
+                    upsert=True,
+                )
+            )
+        for message_id, replies in early.items():
+            ops.append(
+                UpdateOne(
+                    {"_id": message_id},
+                    {
+                        "$setOnInsert": {"community_id": community_id, "is_question": False},
+                        # Whole sub-documents: a replayed reply is added once.
+                        "$addToSet": {
+                            "early": {
+                                "$each": [
+                                    {"member": r.member, "at": r.at, "message_id": r.message_id}
+                                    for r in replies
+                                ]
+                            }
+                        },
+                    },
+                    upsert=True,
+                )
+            )
+        for chunk in _chunks(ops):
+            await self._db[KPI_QUESTIONS].bulk_write(chunk, ordered=False)
+
+    # ----- rebuild -----
+
+    async def reset(self, community_id: str) -> None:
+        """Forget every count of the community; members keep their numbers and joins."""
+        query = {"community_id": community_id}
+        for collection in (KPI_ACTIVITY, KPI_QUESTIONS, KPI_MESSAGES):
+            await self._db[collection].delete_many(query)
+        await self._db[KPI_MEMBERS].update_many(
+            query,
+            [
+                {"$unset": ["first_seen", "last_seen", "joined_at"]},
+                {"$set": {"joined_at": "$joined_event_at"}},
+            ],
+        )
+
+    async def stored_count(self, community_id: str) -> int:
+        return await self._db[MESSAGES].count_documents(
+            {"community_id": community_id, "analysis.kind": {"$exists": True}}
+        )
+
+    async def stored_messages(
+        self, community_id: str, *, batch_size: int = 2_000
+    ) -> AsyncIterator[list[KpiMessage]]:
+        """The community's analyzed messages in time order, ``batch_size`` at a time."""
+        cursor = (
+            self._db[MESSAGES]
+            .find(
+                {"community_id": community_id, "analysis.kind": {"$exists": True}},
+                {
+                    "community_id": 1,
+                    "channel.id": 1,
+                    "thread.id": 1,
+                    "reply_to_id": 1,
+                    "author.id": 1,
+                    "author.is_bot": 1,
+                    "created_at": 1,
+                    "analysis.kind": 1,
+                },
+            )
+            .sort([("created_at", 1), ("_id", 1)])
+            .batch_size(batch_size)
+        )
+        batch: list[KpiMessage] = []
+        async for doc in cursor:
+            batch.append(KpiMessage.from_document(doc))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+def _touch_update(touch: MemberTouch, stored: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The update moving a member's times by ``touch``; empty if none moves."""
+    earliest: dict[str, datetime] = {}
+    latest: dict[str, datetime] = {}
+    stored = stored or {}
+
+    def lower(name: str, value: datetime | None) -> None:
+        if value is not None and (stored.get(name) is None or value < stored[name]):
+            earliest[name] = value
+
+    lower("first_seen", touch.first_message)
+    lower("joined_at", _earliest(touch.first_message, touch.joined))
+    lower("joined_event_at", touch.joined)
+    if touch.last_message is not None and (
+        stored.get("last_seen") is None or touch.last_message > stored["last_seen"]
+    ):
+        latest["last_seen"] = touch.last_message
+    update: dict[str, Any] = {}
+    if earliest:
+        update["$min"] = earliest
+    if latest:
+        update["$max"] = latest
+    return update
