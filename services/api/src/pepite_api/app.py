@@ -42,6 +42,7 @@ from pepite_api.routes import (
     topics,
 )
 from pepite_api.settings import Settings
+from pepite_api.strikes import STRIKE_INDEXES
 from pepite_api.webhooks.repository import WEBHOOK_INDEXES
 from pepite_api.webhooks.routes import router as webhooks_router
 from pepite_kit import EventPublisher, IndexSpec
@@ -66,6 +67,7 @@ def api_indexes() -> Iterable[IndexSpec]:
         *WEBHOOK_INDEXES,
         *MESSAGE_INDEXES,
         *MODERATION_INDEXES,
+        *STRIKE_INDEXES,
         *PRIVACY_INDEXES,
     )
 
