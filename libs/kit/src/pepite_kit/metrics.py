@@ -142,3 +142,8 @@ ALERTS_RAISED = Counter(
     "Alerts raised (spikes, crisis signals, moderation strikes), by kind and severity.",
     ["kind", "severity"],
 )
+LEADERBOARD_NOTICES = Counter(
+    "pepite_leaderboard_notices_total",
+    "leaderboard.updated notices published (a ranking's top changed), by theme.",
+    ["theme"],
+)

@@ -1,0 +1,752 @@
+"""Leaderboards: themes, periods, titles, and the read side shared by the API and the CLI.
+
+The leaderboard service keeps three collections up to date as messages are analyzed:
+
+- ``leaderboard_contributions``: what each message gave its author (and, for a thanked
+  message, the bonus its author got), with the points before and after the daily cap
+  and why; this is what a member reads to see how their score was made.
+- ``leaderboard_daily``: per community, member, UTC day and channel, the points of each
+  theme and the counts titles are measured on.
+- ``leaderboard_monthly``: the same per member and month, all channels together.
+
+Every query here reads rollups, never messages: a month or a season reads one document
+per member and month; a custom event or a range that does not start and end on month
+boundaries reads the daily rollups for the partial months (and only those). Ranks are
+computed per query; titles from the member's totals up to the end of the period.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from pepite_kit import Database, IndexSpec
+
+CONTRIBUTIONS = "leaderboard_contributions"
+DAILY = "leaderboard_daily"
+MONTHLY = "leaderboard_monthly"
+TITLES = "leaderboard_titles"
+EVENTS = "leaderboard_events"
+MEMBERS = "members"
+
+LEADERBOARD_INDEXES = (
+    # Recomputing a member's day and explaining a member's score.
+    IndexSpec(
+        CONTRIBUTIONS, [("community_id", 1), ("member_id", 1), ("day", 1), ("at", 1)], "member_day"
+    ),
+    # Custom events and partial months.
+    IndexSpec(DAILY, [("community_id", 1), ("day", 1), ("channel_id", 1)], "community_day"),
+    # Recomputing a member's month from their days; erasure.
+    IndexSpec(DAILY, [("community_id", 1), ("member_id", 1), ("month", 1)], "member_month"),
+    # Months and seasons.
+    IndexSpec(MONTHLY, [("community_id", 1), ("month", 1)], "community_month"),
+    # Lifetime totals for titles.
+    IndexSpec(MONTHLY, [("community_id", 1), ("member_id", 1), ("month", 1)], "member_month"),
+    IndexSpec(EVENTS, [("community_id", 1), ("first", 1)], "community_first"),
+)
+
+#: A rank page is at most this long.
+MAX_PAGE = 200
+MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+SEASON_PATTERN = re.compile(r"^(\d{4})-Q([1-4])$")
+EVENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class Theme(StrEnum):
+    """What a leaderboard rewards."""
+
+    #: Answers to other members' questions, more when thanked or reacted to.
+    HELPFULNESS = "helpfulness"
+    #: Encouragement and gratitude towards other members.
+    KINDNESS = "kindness"
+    #: Resources shared (links, docs, tools).
+    SHARING = "sharing"
+    #: Wins reported: things that now work, goals reached.
+    PROGRESS = "progress"
+    #: Taking part at all: every message that counts.
+    ACTIVITY = "activity"
+
+
+class Metric(StrEnum):
+    """Counts titles are measured on; ``points`` is the title's theme's points."""
+
+    POINTS = "points"
+    MESSAGES = "messages"
+    ANSWERS = "answers"
+    ACCEPTED_ANSWERS = "accepted_answers"
+    THANKS_RECEIVED = "thanks_received"
+    REACTIONS_RECEIVED = "reactions_received"
+    ENCOURAGEMENTS = "encouragements"
+    THANKS_GIVEN = "thanks_given"
+    RESOURCES = "resources"
+    WINS = "wins"
+
+
+class TitleRule(BaseModel):
+    """A title a member holds once ``metric`` reaches ``threshold`` (totals to date)."""
+
+    title_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str = Field(min_length=1, max_length=60)
+    description: str = Field(default="", max_length=200)
+    theme: Theme
+    metric: Metric = Field(description="What is counted; 'points' is the theme's points.")
+    threshold: int = Field(ge=1, le=10_000_000)
+
+
+DEFAULT_TITLES: tuple[TitleRule, ...] = (
+    TitleRule(
+        title_id="helping-hand",
+        name="Helping hand",
+        description="Answered a first question of another member.",
+        theme=Theme.HELPFULNESS,
+        metric=Metric.ANSWERS,
+        threshold=1,
+    ),
+    TitleRule(
+        title_id="sage",
+        name="Sage",
+        description="10 answers accepted (thanked by another member).",
+        theme=Theme.HELPFULNESS,
+        metric=Metric.ACCEPTED_ANSWERS,
+        threshold=10,
+    ),
+    TitleRule(
+        title_id="cheerleader",
+        name="Cheerleader",
+        description="10 encouragements given.",
+        theme=Theme.KINDNESS,
+        metric=Metric.ENCOURAGEMENTS,
+        threshold=10,
+    ),
+    TitleRule(
+        title_id="grateful-heart",
+        name="Grateful heart",
+        description="Thanked other members 10 times.",
+        theme=Theme.KINDNESS,
+        metric=Metric.THANKS_GIVEN,
+        threshold=10,
+    ),
+    TitleRule(
+        title_id="librarian",
+        name="Librarian",
+        description="10 resources shared.",
+        theme=Theme.SHARING,
+        metric=Metric.RESOURCES,
+        threshold=10,
+    ),
+    TitleRule(
+        title_id="achiever",
+        name="Achiever",
+        description="5 wins reported.",
+        theme=Theme.PROGRESS,
+        metric=Metric.WINS,
+        threshold=5,
+    ),
+    TitleRule(
+        title_id="regular",
+        name="Regular",
+        description="100 messages that count.",
+        theme=Theme.ACTIVITY,
+        metric=Metric.MESSAGES,
+        threshold=100,
+    ),
+)
+
+
+class TitleSet(BaseModel):
+    """A community's titles: the defaults until an admin sets its own."""
+
+    titles: list[TitleRule] = Field(max_length=100)
+    is_default: bool = True
+    updated_at: datetime | None = None
+
+    @field_validator("titles")
+    @classmethod
+    def _unique_ids(cls, titles: list[TitleRule]) -> list[TitleRule]:
+        seen: set[str] = set()
+        for rule in titles:
+            if rule.title_id in seen:
+                raise ValueError(f"title_id {rule.title_id!r} is given twice")
+            seen.add(rule.title_id)
+        return titles
+
+
+class PeriodKind(StrEnum):
+    MONTH = "month"
+    SEASON = "season"
+    RANGE = "range"
+    EVENT = "event"
+
+
+class Period(BaseModel):
+    """Whole UTC days, both ends included, optionally limited to some channels."""
+
+    kind: PeriodKind
+    label: str = Field(description="E.g. 2024-05, 2024-Q2, 2024-05-01..2024-05-14 or the event id.")
+    first: date
+    last: date
+    channels: list[str] = Field(default_factory=list, description="Empty: every channel.")
+
+
+class LeaderboardEvent(BaseModel):
+    """A custom event a community runs: a date range and, optionally, some channels."""
+
+    event_id: str = Field(pattern=EVENT_ID_PATTERN)
+    name: str = Field(min_length=1, max_length=100)
+    first: date
+    last: date
+    channels: list[str] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderboardEvent:
+        if self.last < self.first:
+            raise ValueError(f"last ({self.last}) is before first ({self.first})")
+        if (self.last - self.first).days > 366:
+            raise ValueError("an event lasts at most 366 days")
+        return self
+
+    def period(self) -> Period:
+        return Period(
+            kind=PeriodKind.EVENT,
+            label=self.event_id,
+            first=self.first,
+            last=self.last,
+            channels=sorted(set(self.channels)),
+        )
+
+
+def month_label(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def season_label(day: date) -> str:
+    return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
+
+
+def month_period(label: str) -> Period:
+    """``2024-05``: that calendar month.
+
+    Raises:
+        ValueError: not a month like 2024-05.
+    """
+    match = MONTH_PATTERN.match(label)
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ValueError(f"{label!r} is not a month like 2024-05")
+    year, month = int(match.group(1)), int(match.group(2))
+    last = calendar.monthrange(year, month)[1]
+    return Period(
+        kind=PeriodKind.MONTH, label=label, first=date(year, month, 1), last=date(year, month, last)
+    )
+
+
+def season_period(label: str) -> Period:
+    """``2024-Q2``: that calendar quarter.
+
+    Raises:
+        ValueError: not a season like 2024-Q2.
+    """
+    match = SEASON_PATTERN.match(label)
+    if not match:
+        raise ValueError(f"{label!r} is not a season like 2024-Q2")
+    year, quarter = int(match.group(1)), int(match.group(2))
+    first_month = 3 * (quarter - 1) + 1
+    last = calendar.monthrange(year, first_month + 2)[1]
+    return Period(
+        kind=PeriodKind.SEASON,
+        label=label,
+        first=date(year, first_month, 1),
+        last=date(year, first_month + 2, last),
+    )
+
+
+def named_period(label: str) -> Period:
+    """A month (``2024-05``) or a season (``2024-Q2``).
+
+    Raises:
+        ValueError: neither.
+    """
+    if SEASON_PATTERN.match(label):
+        return season_period(label)
+    if MONTH_PATTERN.match(label):
+        return month_period(label)
+    raise ValueError(f"{label!r} is neither a month like 2024-05 nor a season like 2024-Q2")
+
+
+def range_period(first: date, last: date, channels: Iterable[str] = ()) -> Period:
+    """Any days, optionally limited to channels.
+
+    Raises:
+        ValueError: ``last`` before ``first``, or more than 366 days.
+    """
+    if last < first:
+        raise ValueError(f"to ({last}) is before from ({first})")
+    if (last - first).days > 366:
+        raise ValueError("a range covers at most 366 days")
+    return Period(
+        kind=PeriodKind.RANGE,
+        label=f"{first.isoformat()}..{last.isoformat()}",
+        first=first,
+        last=last,
+        channels=sorted(set(channels)),
+    )
+
+
+@dataclass(frozen=True)
+class RollupPlan:
+    """Which rollups answer a period: whole months from the monthly ones, other days from
+    the daily ones."""
+
+    months: tuple[str, ...]
+    day_ranges: tuple[tuple[date, date], ...]
+
+
+def plan_rollups(period: Period) -> RollupPlan:
+    """Split a period into whole months and leftover day ranges.
+
+    A channel filter needs the daily rollups (the monthly ones do not split channels).
+    """
+    if period.channels:
+        return RollupPlan((), ((period.first, period.last),))
+    months: list[str] = []
+    ranges: list[tuple[date, date]] = []
+    day = period.first
+    while day <= period.last:
+        month_end = date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+        end = min(month_end, period.last)
+        if day.day == 1 and end == month_end:
+            months.append(month_label(day))
+        elif ranges and ranges[-1][1] + timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], end)
+        else:
+            ranges.append((day, end))
+        day = end + timedelta(days=1)
+    return RollupPlan(tuple(months), tuple(ranges))
+
+
+class EarnedTitle(BaseModel):
+    title_id: str
+    name: str
+    description: str
+    theme: Theme
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int = Field(description="1 for the first; members with the same points share a rank.")
+    member_id: str
+    name: str
+    points: float
+    titles: list[EarnedTitle] = Field(default_factory=list)
+
+
+class Leaderboard(BaseModel):
+    """One page of a theme's ranking over a period."""
+
+    community_id: str
+    theme: Theme
+    period: Period
+    members: int = Field(description="Members with points on this theme in the period.")
+    entries: list[LeaderboardEntry]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page.")
+
+
+class ContributionItem(BaseModel):
+    """One message behind a member's score, and what it gave."""
+
+    contribution_id: str
+    message_id: str
+    source: str = Field(description="'message' (the member's own) or 'thanks' (others thanked it).")
+    kind: str
+    channel_id: str
+    at: datetime
+    points: float = Field(description="Points on this theme before the daily cap.")
+    counted: float = Field(description="Points that count, after the daily cap.")
+    reason: str = Field(description="Why it gives these points, or why nothing.")
+    thanked_by: int = Field(default=0, description="Members who thanked this message.")
+
+
+class Standing(BaseModel):
+    """Where a member stands on a theme over a period, and why."""
+
+    community_id: str
+    member_id: str
+    name: str
+    theme: Theme
+    period: Period
+    rank: int | None = Field(description="Null without points on this theme in the period.")
+    members: int
+    points: float
+    metrics: dict[str, int]
+    titles: list[EarnedTitle]
+    contributions: list[ContributionItem]
+    next_cursor: str | None = None
+
+
+def competition_ranks(scores: Sequence[tuple[str, float]]) -> list[tuple[int, str, float]]:
+    """``1, 2, 2, 4`` ranks of ``(member, points)`` sorted best first (ties share a rank)."""
+    ranked: list[tuple[int, str, float]] = []
+    previous: float | None = None
+    rank = 0
+    for position, (member_id, points) in enumerate(scores, start=1):
+        if previous is None or points != previous:
+            rank = position
+            previous = points
+        ranked.append((rank, member_id, points))
+    return ranked
+
+
+def reached_titles(
+    rules: Sequence[TitleRule], points: Mapping[str, float], metrics: Mapping[str, int]
+) -> list[EarnedTitle]:
+    """The titles whose threshold the totals reach."""
+    earned: list[EarnedTitle] = []
+    for rule in rules:
+        value = (
+            points.get(rule.theme.value, 0.0)
+            if rule.metric is Metric.POINTS
+            else metrics.get(rule.metric.value, 0)
+        )
+        if value >= rule.threshold:
+            earned.append(
+                EarnedTitle(
+                    title_id=rule.title_id,
+                    name=rule.name,
+                    description=rule.description,
+                    theme=rule.theme,
+                )
+            )
+    return earned
+
+
+def _day(value: date) -> str:
+    return value.isoformat()
+
+
+def _round(value: float) -> float:
+    return round(value, 2)
+
+
+class LeaderboardConfigRepository:
+    """A community's titles and custom events (the API writes them; everyone reads)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def titles(self, community_id: str) -> TitleSet:
+        doc = await self._db[TITLES].find_one({"_id": community_id})
+        if doc is None:
+            return TitleSet(titles=list(DEFAULT_TITLES))
+        return TitleSet(
+            titles=[TitleRule.model_validate(t) for t in doc["titles"]],
+            is_default=False,
+            updated_at=doc.get("updated_at"),
+        )
+
+    async def set_titles(self, community_id: str, titles: Sequence[TitleRule]) -> TitleSet:
+        now = datetime.now(UTC)
+        await self._db[TITLES].update_one(
+            {"_id": community_id},
+            {
+                "$set": {
+                    "community_id": community_id,
+                    "titles": [t.model_dump(mode="json") for t in titles],
+                    "updated_at": now,
+                }
+            },
+            upsert=True,
+        )
+        return TitleSet(titles=list(titles), is_default=False, updated_at=now)
+
+    async def reset_titles(self, community_id: str) -> TitleSet:
+        await self._db[TITLES].delete_one({"_id": community_id})
+        return TitleSet(titles=list(DEFAULT_TITLES))
+
+    async def events(self, community_id: str) -> list[LeaderboardEvent]:
+        cursor = self._db[EVENTS].find({"community_id": community_id}).sort("first", -1)
+        return [_event(doc) async for doc in cursor]
+
+    async def event(self, community_id: str, event_id: str) -> LeaderboardEvent | None:
+        doc = await self._db[EVENTS].find_one({"_id": f"{community_id}|{event_id}"})
+        return _event(doc) if doc else None
+
+    async def put_event(self, community_id: str, event: LeaderboardEvent) -> LeaderboardEvent:
+        await self._db[EVENTS].update_one(
+            {"_id": f"{community_id}|{event.event_id}"},
+            {
+                "$set": {
+                    "community_id": community_id,
+                    "event_id": event.event_id,
+                    "name": event.name,
+                    "first": _day(event.first),
+                    "last": _day(event.last),
+                    "channels": sorted(set(event.channels)),
+                    "updated_at": datetime.now(UTC),
+                }
+            },
+            upsert=True,
+        )
+        return event
+
+    async def delete_event(self, community_id: str, event_id: str) -> bool:
+        result = await self._db[EVENTS].delete_one({"_id": f"{community_id}|{event_id}"})
+        return result.deleted_count == 1
+
+
+def _event(doc: Mapping[str, Any]) -> LeaderboardEvent:
+    return LeaderboardEvent(
+        event_id=doc["event_id"],
+        name=doc["name"],
+        first=date.fromisoformat(doc["first"]),
+        last=date.fromisoformat(doc["last"]),
+        channels=list(doc.get("channels") or []),
+    )
+
+
+class LeaderboardReader:
+    """Rankings, standings and explanations from the rollups."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def scores(
+        self, community_id: str, theme: Theme, period: Period
+    ) -> list[tuple[str, float]]:
+        """Every member with points on ``theme`` in ``period``, best first (then by id)."""
+        field = f"$points.{theme.value}"
+        totals: dict[str, float] = defaultdict(float)
+        plan = plan_rollups(period)
+        pipelines: list[tuple[str, dict[str, Any]]] = []
+        if plan.months:
+            match: dict[str, Any] = {
+                "community_id": community_id,
+                "month": {"$in": list(plan.months)},
+            }
+            pipelines.append((MONTHLY, match))
+        for first, last in plan.day_ranges:
+            match = {"community_id": community_id, "day": {"$gte": _day(first), "$lte": _day(last)}}
+            if period.channels:
+                match["channel_id"] = {"$in": period.channels}
+            pipelines.append((DAILY, match))
+        for collection, match in pipelines:
+            match[f"points.{theme.value}"] = {"$gt": 0}
+            cursor = await self._db[collection].aggregate(
+                [{"$match": match}, {"$group": {"_id": "$member_id", "p": {"$sum": field}}}]
+            )
+            async for doc in cursor:
+                totals[doc["_id"]] += doc["p"]
+        ordered = sorted(
+            ((member, _round(points)) for member, points in totals.items() if points > 0),
+            key=lambda item: (-item[1], item[0]),
+        )
+        return ordered
+
+    async def leaderboard(
+        self,
+        community_id: str,
+        theme: Theme,
+        period: Period,
+        *,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[Leaderboard, bool]:
+        """A page of the ranking; the flag says whether more entries follow."""
+        ranked = competition_ranks(await self.scores(community_id, theme, period))
+        page = ranked[offset : offset + limit]
+        members = [member_id for _, member_id, _ in page]
+        names = await self.names(community_id, members)
+        titles = await self.titles(community_id, members, period.last)
+        entries = [
+            LeaderboardEntry(
+                rank=rank,
+                member_id=member_id,
+                name=names.get(member_id, member_id),
+                points=points,
+                titles=titles.get(member_id, []),
+            )
+            for rank, member_id, points in page
+        ]
+        board = Leaderboard(
+            community_id=community_id,
+            theme=theme,
+            period=period,
+            members=len(ranked),
+            entries=entries,
+        )
+        return board, offset + limit < len(ranked)
+
+    async def names(self, community_id: str, member_ids: Sequence[str]) -> dict[str, str]:
+        if not member_ids:
+            return {}
+        cursor = self._db[MEMBERS].find(
+            {"_id": {"$in": list(member_ids)}, "community_id": community_id},
+            {"name": 1, "display_name": 1},
+        )
+        return {
+            doc["_id"]: str(doc.get("display_name") or doc.get("name") or doc["_id"])
+            async for doc in cursor
+        }
+
+    async def totals(
+        self, community_id: str, member_ids: Sequence[str], until: date
+    ) -> dict[str, tuple[dict[str, float], dict[str, int]]]:
+        """Each member's points per theme and counts, from their first month to ``until``'s.
+
+        The month of ``until`` is counted whole: titles are about what a member has done,
+        and a few days past the end of a period do not change that meaningfully.
+        """
+        if not member_ids:
+            return {}
+        cursor = self._db[MONTHLY].find(
+            {
+                "community_id": community_id,
+                "member_id": {"$in": list(member_ids)},
+                "month": {"$lte": month_label(until)},
+            },
+            {"member_id": 1, "points": 1, "metrics": 1},
+        )
+        sums: dict[str, tuple[dict[str, float], dict[str, int]]] = {}
+        async for doc in cursor:
+            points, metrics = sums.setdefault(doc["member_id"], ({}, {}))
+            for key, value in (doc.get("points") or {}).items():
+                points[key] = points.get(key, 0.0) + float(value)
+            for key, count in (doc.get("metrics") or {}).items():
+                metrics[key] = metrics.get(key, 0) + int(count)
+        return sums
+
+    async def titles(
+        self, community_id: str, member_ids: Sequence[str], until: date
+    ) -> dict[str, list[EarnedTitle]]:
+        """The titles each member holds as of ``until``."""
+        rules = (await LeaderboardConfigRepository(self._db).titles(community_id)).titles
+        totals = await self.totals(community_id, member_ids, until)
+        return {
+            member_id: reached_titles(rules, points, metrics)
+            for member_id, (points, metrics) in totals.items()
+        }
+
+    async def period_metrics(
+        self, community_id: str, member_id: str, period: Period
+    ) -> dict[str, int]:
+        """The member's counts within the period itself."""
+        plan = plan_rollups(period)
+        metrics: dict[str, int] = defaultdict(int)
+        queries: list[tuple[str, dict[str, Any]]] = []
+        if plan.months:
+            queries.append(
+                (
+                    MONTHLY,
+                    {
+                        "community_id": community_id,
+                        "member_id": member_id,
+                        "month": {"$in": list(plan.months)},
+                    },
+                )
+            )
+        for first, last in plan.day_ranges:
+            query: dict[str, Any] = {
+                "community_id": community_id,
+                "member_id": member_id,
+                "day": {"$gte": _day(first), "$lte": _day(last)},
+            }
+            if period.channels:
+                query["channel_id"] = {"$in": period.channels}
+            queries.append((DAILY, query))
+        for collection, query in queries:
+            async for doc in self._db[collection].find(query, {"metrics": 1}):
+                for key, count in (doc.get("metrics") or {}).items():
+                    metrics[key] += int(count)
+        return dict(metrics)
+
+    async def contributions(
+        self,
+        community_id: str,
+        member_id: str,
+        theme: Theme,
+        period: Period,
+        *,
+        limit: int = 50,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[ContributionItem]:
+        """The messages behind the member's points on ``theme``, oldest first: those that
+        gave points, and those that gave nothing with the reason (self-reply, flagged…)."""
+        query: dict[str, Any] = {
+            "community_id": community_id,
+            "member_id": member_id,
+            "day": {"$gte": _day(period.first), "$lte": _day(period.last)},
+            "$or": [{f"points.{theme.value}": {"$gt": 0}}, {"excluded": {"$type": "string"}}],
+        }
+        if period.channels:
+            query["channel_id"] = {"$in": period.channels}
+        if after is not None:
+            at, contribution_id = after
+            query["$and"] = [
+                {"$or": [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": contribution_id}}]}
+            ]
+        cursor = self._db[CONTRIBUTIONS].find(query).sort([("at", 1), ("_id", 1)]).limit(limit)
+        items: list[ContributionItem] = []
+        async for doc in cursor:
+            points = doc.get("points") or {}
+            counted = doc.get("counted") or {}
+            items.append(
+                ContributionItem(
+                    contribution_id=doc["_id"],
+                    message_id=doc["message_id"],
+                    source=doc.get("source", "message"),
+                    kind=doc.get("kind", ""),
+                    channel_id=doc.get("channel_id", ""),
+                    at=doc["at"],
+                    points=_round(float(points.get(theme.value, 0.0))),
+                    counted=_round(float(counted.get(theme.value, 0.0))),
+                    reason=doc.get("excluded") or doc.get("reason", ""),
+                    thanked_by=len({t["member_id"] for t in doc.get("thanks") or []}),
+                )
+            )
+        return items
+
+    async def standing(
+        self,
+        community_id: str,
+        member_id: str,
+        theme: Theme,
+        period: Period,
+        *,
+        limit: int = 50,
+        after: tuple[datetime, str] | None = None,
+    ) -> tuple[Standing, bool]:
+        """The member's rank, points, counts, titles and a page of the messages behind
+        them; the flag says whether more messages follow."""
+        ranked = competition_ranks(await self.scores(community_id, theme, period))
+        rank: int | None = None
+        points = 0.0
+        for position, ranked_id, ranked_points in ranked:
+            if ranked_id == member_id:
+                rank, points = position, ranked_points
+                break
+        items = await self.contributions(
+            community_id, member_id, theme, period, limit=limit + 1, after=after
+        )
+        more = len(items) > limit
+        items = items[:limit]
+        names = await self.names(community_id, [member_id])
+        titles = await self.titles(community_id, [member_id], period.last)
+        standing = Standing(
+            community_id=community_id,
+            member_id=member_id,
+            name=names.get(member_id, member_id),
+            theme=theme,
+            period=period,
+            rank=rank,
+            members=len(ranked),
+            points=points,
+            metrics=await self.period_metrics(community_id, member_id, period),
+            titles=titles.get(member_id, []),
+            contributions=items,
+        )
+        return standing, more
