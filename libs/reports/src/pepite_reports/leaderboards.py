@@ -90,6 +90,21 @@ class Metric(StrEnum):
     WINS = "wins"
 
 
+#: The theme each count belongs to: a message's counts only go into the totals when its
+#: points on that theme counted (a burst past the daily cap earns no title either).
+METRIC_THEMES: dict[Metric, Theme] = {
+    Metric.MESSAGES: Theme.ACTIVITY,
+    Metric.ANSWERS: Theme.HELPFULNESS,
+    Metric.ACCEPTED_ANSWERS: Theme.HELPFULNESS,
+    Metric.THANKS_RECEIVED: Theme.HELPFULNESS,
+    Metric.REACTIONS_RECEIVED: Theme.HELPFULNESS,
+    Metric.ENCOURAGEMENTS: Theme.KINDNESS,
+    Metric.THANKS_GIVEN: Theme.KINDNESS,
+    Metric.RESOURCES: Theme.SHARING,
+    Metric.WINS: Theme.PROGRESS,
+}
+
+
 class TitleRule(BaseModel):
     """A title a member holds once ``metric`` reaches ``threshold`` (totals to date)."""
 

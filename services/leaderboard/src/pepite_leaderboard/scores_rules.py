@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pepite_contracts import MODERATION_KINDS, MessageKind
-from pepite_reports.leaderboards import Metric, Theme, month_label
+from pepite_reports.leaderboards import METRIC_THEMES, Metric, Theme, month_label
 
 #: Answer to another member's question or problem / to another member / to no one.
 ANSWER_TO_QUESTION = 3.0
@@ -57,6 +57,8 @@ ACHIEVEMENT = re.compile(
 )
 #: Kinds whose text saying "solved" is not a win (a question about it, a complaint).
 NOT_WINS = frozenset({MessageKind.QUESTION, MessageKind.PROBLEM, MessageKind.COMPLAINT})
+
+_METRIC_THEMES = {metric.value: theme.value for metric, theme in METRIC_THEMES.items()}
 
 SOURCE_MESSAGE = "message"
 SOURCE_THANKS = "thanks"
@@ -319,9 +321,8 @@ def apply_daily_caps(
 
     Returns:
         The counted points of each item whose counted points changed, and the day's
-        totals per channel. An item's counts go into the totals only when some of its
-        points counted (or it had none to give), so a burst past the caps does not
-        earn titles either.
+        totals per channel. An item's counts go into the totals only when its points on
+        their theme counted, so a burst past the caps does not earn titles either.
     """
     used: dict[str, float] = defaultdict(float)
     changed: dict[str, dict[str, float]] = {}
@@ -339,8 +340,9 @@ def apply_daily_caps(
         points, metrics = per_channel.setdefault(item.channel_id, ({}, {}))
         for theme, value in counted.items():
             points[theme] = points.get(theme, 0.0) + value
-        if counted or not item.points:
-            for metric, count in item.metrics.items():
+        for metric, count in item.metrics.items():
+            theme = _METRIC_THEMES.get(metric)
+            if theme is None or not item.points.get(theme) or counted.get(theme):
                 metrics[metric] = metrics.get(metric, 0) + count
     days = [
         ChannelDay(channel, points, metrics)
