@@ -34,6 +34,7 @@ from pepite_api.routes import (
     journals,
     keys,
     knowledge,
+    leaderboards,
     members,
     messages,
     moderation,
@@ -48,6 +49,7 @@ from pepite_api.webhooks.routes import router as webhooks_router
 from pepite_kit import EventPublisher, IndexSpec
 from pepite_kit.http import MetricsMiddleware, metrics_app
 from pepite_kit.mongo import drop_obsolete_indexes, mongo_database
+from pepite_reports.leaderboards import LEADERBOARD_INDEXES
 
 DESCRIPTION = """Community insights from every message.
 
@@ -69,6 +71,7 @@ def api_indexes() -> Iterable[IndexSpec]:
         *MODERATION_INDEXES,
         *STRIKE_INDEXES,
         *PRIVACY_INDEXES,
+        *LEADERBOARD_INDEXES,
     )
 
 
@@ -130,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(topics.router)
     app.include_router(moderation.router)
     app.include_router(knowledge.router)
+    app.include_router(leaderboards.router)
     app.include_router(digests.router)
     app.include_router(questions.router)
     app.include_router(webhooks_router)
