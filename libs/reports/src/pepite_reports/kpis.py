@@ -11,7 +11,7 @@ What is stored (see docs/kpis.md for the whole picture):
   member (``members.<member number>``) and, for days, the messages of each UTC hour.
   Member numbers are small per-community integers: no member id is kept in counters.
 - ``kpi_members``: one document per member with its number, when it joined (its
-  ``member.joined`` or its first message, whichever is earlier), first and last message.
+  ``member.joined`` or its first message, whichever is earlier) and first message.
 - ``kpi_questions``: one document per members' question with its first response.
 
 Days are UTC days (like the insights report); the weekday-hour heatmap is given in the
@@ -37,7 +37,7 @@ from pepite_kit import Database
 
 #: Members' messages per (community, day or month, channel or all): see the module doc.
 KPI_ACTIVITY = "kpi_activity"
-#: One document per member of a community: number, joined, first and last message.
+#: One document per member of a community: number, joined, first message.
 KPI_MEMBERS = "kpi_members"
 #: The next member number of each community.
 KPI_COUNTERS = "kpi_counters"

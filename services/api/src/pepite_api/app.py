@@ -34,6 +34,7 @@ from pepite_api.routes import (
     journals,
     keys,
     knowledge,
+    kpis,
     leaderboards,
     members,
     messages,
@@ -129,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(journals.router)
     app.include_router(people.router)
     app.include_router(insights.router)
+    app.include_router(kpis.router)
     app.include_router(messages.router)
     app.include_router(topics.router)
     app.include_router(moderation.router)

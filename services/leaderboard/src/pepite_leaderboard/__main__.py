@@ -2,18 +2,22 @@
 
 It raises alerts from message.analyzed (spikes, members in distress, scam waves, see
 docs/alerts.md), keeps themed leaderboards from the same analyses and announces
-their changes (see docs/leaderboards.md), and serves /healthz and /metrics.
+their changes (see docs/leaderboards.md), keeps the community KPI rollups (see
+docs/kpis.md), and serves /healthz and /metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from pepite_contracts import Topic
 from pepite_kit import ConsumerLoop, Runtime, WorkerSpec, event_loop_for, run_worker
 from pepite_leaderboard.alerts_handlers import AlertsHandler, alert_rules
 from pepite_leaderboard.alerts_repository import ALERT_INDEXES, AlertRepository
+from pepite_leaderboard.kpi_handlers import KpiEventsHandler, KpiUpdater
+from pepite_leaderboard.kpi_repository import KPI_INDEXES, KpiRepository
 from pepite_leaderboard.scores_handlers import ScoresHandler, scoring_policy
 from pepite_leaderboard.scores_notices import LeaderboardNotifier
 from pepite_leaderboard.scores_repository import SCORES_INDEXES, ScoresRepository
@@ -34,7 +38,26 @@ def main() -> None:
         scores = ScoresHandler(
             ScoreUpdater(ScoresRepository(runtime.db), scoring_policy(settings))
         )
+        kpi_repository = KpiRepository(runtime.db)
+        kpis = KpiEventsHandler(
+            KpiUpdater(
+                kpi_repository,
+                answer_window=timedelta(minutes=settings.kpi_answer_window_minutes),
+            ),
+            kpi_repository,
+        )
         return [
+            # Community KPIs: rollups follow analyses and joins; erasures drop member ids.
+            event_loop_for(
+                name="kpis",
+                settings=settings,
+                group_id=settings.kpi_consumer_group,
+                handlers={
+                    settings.topic_name(Topic.MESSAGES_ANALYZED): kpis,
+                    settings.topic_name(Topic.MEMBERS_EVENTS): kpis,
+                },
+                publisher=runtime.publisher,
+            ),
             # Spikes and crisis signals follow analyses; erasures reach their records.
             event_loop_for(
                 name="alerts",
@@ -72,7 +95,7 @@ def main() -> None:
     run_worker(
         WorkerSpec(
             name=settings.service_name,
-            indexes=[*ALERT_INDEXES, *SCORES_INDEXES],
+            indexes=[*ALERT_INDEXES, *SCORES_INDEXES, *KPI_INDEXES],
             build_loops=loops,
             build_background=background,
         ),

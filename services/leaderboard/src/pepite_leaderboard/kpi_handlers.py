@@ -48,13 +48,22 @@ class KpiUpdater:
             batch.sort(key=lambda m: m.order)
             touches: dict[str, MemberTouch] = {}
             for message in batch:
-                touch = MemberTouch(message.created_at, message.created_at)
+                touch = MemberTouch(first_message=message.created_at)
                 known = touches.get(message.author_id)
                 touches[message.author_id] = touch if known is None else known.merge(touch)
             numbers = await self._repository.member_numbers(community_id, touches)
             counted += await self._repository.count_new(community_id, batch, numbers)
             stored = await self._repository.questions_for(community_id, batch, self._window)
-            tracker = QuestionTracker(stored, answer_window=self._window)
+            # A reply to a message already counted that has no question document replies
+            # to no question: nothing to keep for it.
+            unknown = {m.reply_to_id for m in batch if m.reply_to_id} - {
+                q.question_id for q in stored
+            }
+            tracker = QuestionTracker(
+                stored,
+                answer_window=self._window,
+                not_questions=await self._repository.counted_among(unknown) if unknown else (),
+            )
             for message in batch:
                 tracker.add(message, numbers[message.author_id])
             await self._repository.save_questions(community_id, tracker.changed, tracker.early)

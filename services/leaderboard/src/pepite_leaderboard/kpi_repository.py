@@ -38,13 +38,8 @@ KPI_INDEXES: list[IndexSpec] = [
         [("community_id", 1), ("grain", 1), ("channel_id", 1), ("start", 1)],
         "community_grain_channel_start",
     ),
-    # Partial: an erased member whose pseudonym already had a document keeps no id.
     IndexSpec(
-        KPI_MEMBERS,
-        [("community_id", 1), ("member_id", 1)],
-        "community_member",
-        unique=True,
-        partial_filter={"member_id": {"$type": "string"}},
+        KPI_MEMBERS, [("community_id", 1), ("member_id", 1)], "community_member", unique=True
     ),
     IndexSpec(KPI_MEMBERS, [("community_id", 1), ("joined_at", 1)], "community_joined"),
     # Covers the KPI read (questions of a period, their response times).
@@ -79,26 +74,24 @@ _BULK_CHUNK = 5_000
 
 @dataclass(frozen=True, slots=True)
 class MemberTouch:
-    """What a batch says about one member: messages' time span and/or a join."""
+    """What a batch says about one member: its first message and/or a join.
+
+    Only earliest times are kept: they change once per member, so a batch of messages
+    from known members writes no member document at all.
+    """
 
     first_message: datetime | None = None
-    last_message: datetime | None = None
     joined: datetime | None = None
 
     def merge(self, other: MemberTouch) -> MemberTouch:
         return MemberTouch(
             _earliest(self.first_message, other.first_message),
-            _latest(self.last_message, other.last_message),
             _earliest(self.joined, other.joined),
         )
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return b if a is None else a if b is None else min(a, b)
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
 
 
 def _chunks(items: list[Any], size: int = _BULK_CHUNK) -> list[list[Any]]:
@@ -154,7 +147,6 @@ class KpiRepository:
                     "member_id": 1,
                     "idx": 1,
                     "first_seen": 1,
-                    "last_seen": 1,
                     "joined_at": 1,
                     "joined_event_at": 1,
                 },
@@ -202,22 +194,23 @@ class KpiRepository:
         """Replace the member's id by its pseudonym; counters only hold its number.
 
         If the pseudonym already has a document (messages stored after the erasure came
-        under it), the erased one keeps no id at all. Replays find nothing left to do.
+        under it), the erased one is named by the pseudonym and its number, which says no
+        more. Replays find nothing left to do.
         """
         members = self._db[KPI_MEMBERS]
         doc = await members.find_one(
-            {"community_id": erasure.community_id, "member_id": erasure.member_id}, {"_id": 1}
+            {"community_id": erasure.community_id, "member_id": erasure.member_id},
+            {"_id": 1, "idx": 1},
         )
         if doc is None:
             return
         taken = await members.find_one(
             {"community_id": erasure.community_id, "member_id": erasure.pseudonym}, {"_id": 1}
         )
-        if taken is None:
-            update: dict[str, Any] = {"$set": {"member_id": erasure.pseudonym, "erased": True}}
-        else:
-            update = {"$unset": {"member_id": ""}, "$set": {"erased": True}}
-        await members.update_one({"_id": doc["_id"]}, update)
+        name = erasure.pseudonym if taken is None else f"{erasure.pseudonym}#{doc['idx']}"
+        await members.update_one(
+            {"_id": doc["_id"]}, {"$set": {"member_id": name, "erased": True}}
+        )
 
     # ----- counters -----
 
@@ -310,6 +303,21 @@ class KpiRepository:
                 found[doc["_id"]] = _question(doc)
         return list(found.values())
 
+    async def counted_among(self, message_ids: Iterable[str]) -> set[str]:
+        """Those of ``message_ids`` already counted (seen as members' messages)."""
+        ids = sorted(set(message_ids))
+        seen: set[str] = set()
+        for chunk in _chunks(ids):
+            seen.update(
+                [
+                    doc["_id"]
+                    async for doc in self._db[KPI_MESSAGES].find(
+                        {"_id": {"$in": chunk}}, {"_id": 1}
+                    )
+                ]
+            )
+        return seen
+
     async def save_questions(
         self,
         community_id: str,
@@ -371,7 +379,7 @@ class KpiRepository:
         await self._db[KPI_MEMBERS].update_many(
             query,
             [
-                {"$unset": ["first_seen", "last_seen", "joined_at"]},
+                {"$unset": ["first_seen", "joined_at"]},
                 {"$set": {"joined_at": "$joined_event_at"}},
             ],
         )
@@ -416,7 +424,6 @@ class KpiRepository:
 def _touch_update(touch: MemberTouch, stored: Mapping[str, Any] | None) -> dict[str, Any]:
     """The update moving a member's times by ``touch``; empty if none moves."""
     earliest: dict[str, datetime] = {}
-    latest: dict[str, datetime] = {}
     stored = stored or {}
 
     def lower(name: str, value: datetime | None) -> None:
@@ -426,13 +433,4 @@ def _touch_update(touch: MemberTouch, stored: Mapping[str, Any] | None) -> dict[
     lower("first_seen", touch.first_message)
     lower("joined_at", _earliest(touch.first_message, touch.joined))
     lower("joined_event_at", touch.joined)
-    if touch.last_message is not None and (
-        stored.get("last_seen") is None or touch.last_message > stored["last_seen"]
-    ):
-        latest["last_seen"] = touch.last_message
-    update: dict[str, Any] = {}
-    if earliest:
-        update["$min"] = earliest
-    if latest:
-        update["$max"] = latest
-    return update
+    return {"$min": earliest} if earliest else {}

@@ -205,12 +205,19 @@ class QuestionTracker:
         known: The stored questions the batch may touch (see the repository).
         answer_window: How long after a question an ``answer`` outside any reply chain
             still responds to it.
+        not_questions: Messages already seen that are no questions: replies to them are
+            not kept for later.
     """
 
     def __init__(
-        self, known: Iterable[QuestionState], *, answer_window: timedelta = DEFAULT_ANSWER_WINDOW
+        self,
+        known: Iterable[QuestionState],
+        *,
+        answer_window: timedelta = DEFAULT_ANSWER_WINDOW,
+        not_questions: Iterable[str] = (),
     ) -> None:
         self._known = {q.question_id: q for q in known}
+        self._not_questions = set(not_questions)
         self._window = answer_window
         self._changed: dict[str, QuestionState] = {}
         #: Replies to messages not seen yet, to add to their documents.
@@ -236,6 +243,8 @@ class QuestionTracker:
             target = self._known.get(message.reply_to_id)
             if target is not None and target.seen:
                 self._respond(target, message, member)
+            elif target is None and message.reply_to_id in self._not_questions:
+                pass
             else:
                 reply = EarlyReply(member, message.created_at, message.message_id)
                 self._early.setdefault(message.reply_to_id, []).append(reply)

@@ -46,3 +46,9 @@ class Settings(ServiceSettings):
     #: leaderboard.updated goes out at most this often per ranking, with this many members.
     leaderboard_notify_seconds: float = Field(default=60.0, gt=0)
     leaderboard_notice_top: int = Field(default=10, ge=1, le=100)
+
+    # ----- community KPIs (rollups of members' activity and first responses) -----
+    #: Consumer group of the KPI rollups: they follow message.analyzed and members.events.
+    kpi_consumer_group: str = "leaderboard-kpis"
+    #: An analyzer "answer" that replies to nothing responds to a question this recent.
+    kpi_answer_window_minutes: float = Field(default=120.0, gt=0)
