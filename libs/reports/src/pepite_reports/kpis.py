@@ -8,7 +8,8 @@ What is stored (see docs/kpis.md for the whole picture):
 
 - ``kpi_activity``: one document per (community, UTC day or calendar month, channel or
   the whole community) with the number of members' messages, the messages of each active
-  member (``members.<member number>``) and, for days, the messages of each UTC hour.
+  member (``members.<member number>``), their number (``active``) and, for days, the
+  messages of each UTC hour.
   Member numbers are small per-community integers: no member id is kept in counters.
 - ``kpi_members``: one document per member with its number, when it joined (its
   ``member.joined`` or its first message, whichever is earlier) and first message.
@@ -450,15 +451,14 @@ class KpiService:
                     "start": 1,
                     "messages": 1,
                     "hours": 1,
-                    # Counted by the server: the members themselves need not travel.
-                    "active": {"$size": {"$objectToArray": {"$ifNull": ["$members", {}]}}},
+                    "active": 1,
                 }
             },
         ]
         cursor = await self._db[KPI_ACTIVITY].aggregate(pipeline)
         return {
             doc["start"].astimezone(UTC).date(): (
-                doc["active"],
+                int(doc.get("active", 0)),
                 doc.get("messages", 0),
                 doc.get("hours") or {},
             )
@@ -502,21 +502,48 @@ class KpiService:
         }
         if channel_id is not None:
             query["channel_id"] = channel_id
-        asked = 0
-        waits: list[float] = []
-        projection = {"_id": 0, "response_s": 1}
-        async for doc in self._db[KPI_QUESTIONS].find(query, projection):
-            asked += 1
-            if doc.get("response_s") is not None:
-                waits.append(float(doc["response_s"]))
-        unanswered = asked - len(waits)
+        # Sorted and picked by the server: a year holds tens of thousands of questions,
+        # and only four numbers need to travel.
+        waits: dict[str, Any] = {
+            "$sortArray": {
+                "input": {"$filter": {"input": "$waits", "cond": {"$ne": ["$$this", None]}}},
+                "sortBy": 1,
+            }
+        }
+        pipeline: list[dict[str, Any]] = [
+            {"$match": query},
+            {"$group": {"_id": None, "asked": {"$sum": 1}, "waits": {"$push": "$response_s"}}},
+            {"$project": {"_id": 0, "asked": 1, "waits": waits}},
+            {
+                "$project": {
+                    "asked": 1,
+                    "answered": {"$size": "$waits"},
+                    "p50": _ranks("$waits", 0.5),
+                    "p90": _ranks("$waits", 0.9),
+                }
+            },
+        ]
+        cursor = await self._db[KPI_QUESTIONS].aggregate(pipeline)
+        found = await cursor.to_list(1)
+        if not found:
+            return QuestionKpis(
+                asked=0,
+                answered=0,
+                unanswered=0,
+                unanswered_share=None,
+                first_response_median_s=None,
+                first_response_p90_s=None,
+            )
+        doc = found[0]
+        asked, answered = int(doc["asked"]), int(doc["answered"])
+        unanswered = asked - answered
         return QuestionKpis(
             asked=asked,
-            answered=len(waits),
+            answered=answered,
             unanswered=unanswered,
-            unanswered_share=unanswered / asked if asked else None,
-            first_response_median_s=percentile(waits, 0.5),
-            first_response_p90_s=percentile(waits, 0.9),
+            unanswered_share=unanswered / asked,
+            first_response_median_s=_interpolated(doc["p50"]) if answered else None,
+            first_response_p90_s=_interpolated(doc["p90"]) if answered else None,
         )
 
     async def _new_members(self, community_id: str, first: date, last: date) -> set[str]:
@@ -563,6 +590,24 @@ class KpiService:
                 {"community_id": community_id}, {"channel_id": 1, "name": 1}
             )
         }
+
+
+def _ranks(values: str, q: float) -> dict[str, Any]:
+    """The server-side pick of the two ranks around the ``q`` quantile of a sorted array,
+    with the fraction between them (see :func:`percentile`)."""
+    position = {"$multiply": [q, {"$subtract": [{"$size": values}, 1]}]}
+    low = {"$toInt": {"$floor": position}}
+    high = {"$toInt": {"$ceil": position}}
+    return {
+        "low": {"$arrayElemAt": [values, low]},
+        "high": {"$arrayElemAt": [values, high]},
+        "fraction": {"$subtract": [position, {"$floor": position}]},
+    }
+
+
+def _interpolated(ranks: dict[str, Any]) -> float:
+    low, high = float(ranks["low"]), float(ranks["high"])
+    return low + (high - low) * float(ranks["fraction"])
 
 
 def _retention(

@@ -208,9 +208,7 @@ class KpiRepository:
             {"community_id": erasure.community_id, "member_id": erasure.pseudonym}, {"_id": 1}
         )
         name = erasure.pseudonym if taken is None else f"{erasure.pseudonym}#{doc['idx']}"
-        await members.update_one(
-            {"_id": doc["_id"]}, {"$set": {"member_id": name, "erased": True}}
-        )
+        await members.update_one({"_id": doc["_id"]}, {"$set": {"member_id": name, "erased": True}})
 
     # ----- counters -----
 
@@ -246,12 +244,21 @@ class KpiRepository:
                 [{"_id": m.message_id, "community_id": community_id} for m in new]
             ):
                 await self._db[KPI_MESSAGES].insert_many(chunk, ordered=False, session=session)
+            increments = activity_increments(new, numbers)
             ops = [
-                UpdateOne({"_id": inc.document_id}, inc.update(), upsert=True)
-                for inc in activity_increments(new, numbers)
+                UpdateOne({"_id": inc.document_id}, inc.update(), upsert=True) for inc in increments
             ]
             for chunk in _chunks(ops):
                 await self._db[KPI_ACTIVITY].bulk_write(chunk, ordered=False, session=session)
+            # Active members per document, kept beside the members: a year of daily
+            # active counts is then read without listing anyone.
+            touched = [inc.document_id for inc in increments]
+            for chunk in _chunks(touched):
+                await self._db[KPI_ACTIVITY].update_many(
+                    {"_id": {"$in": chunk}},
+                    [{"$set": {"active": {"$size": {"$objectToArray": "$members"}}}}],
+                    session=session,
+                )
             return len(new)
 
         async with self._db.client.start_session() as session:
