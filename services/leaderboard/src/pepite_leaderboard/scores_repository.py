@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteMany, DeleteOne, ReplaceOne, UpdateOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 
 from pepite_contracts import MessageKind
 from pepite_kit import Database, IndexSpec
@@ -167,26 +167,25 @@ class ScoresRepository:
         cursor = self._db[MESSAGES].find({"_id": {"$in": ids}}, MESSAGE_FIELDS)
         return {doc["_id"]: doc async for doc in cursor}
 
-    async def latest_by(
-        self,
-        community_id: str,
-        channel_id: str,
-        author_id: str,
-        before: datetime,
-        window: timedelta,
-    ) -> Target | None:
-        """The author's latest message in the channel within ``window`` before ``before``."""
-        doc = await self._db[MESSAGES].find_one(
+    async def written_by(
+        self, community_id: str, author_ids: Iterable[str], start: datetime, end: datetime
+    ) -> list[Target]:
+        """The authors' messages in ``[start, end)``, oldest first: one request for a
+        whole batch's "which message did this thanks name" questions."""
+        authors = sorted(set(author_ids))
+        if not authors:
+            return []
+        cursor = self._db[MESSAGES].find(
             {
                 "community_id": community_id,
-                "author.id": author_id,
-                "created_at": {"$gte": before - window, "$lt": before},
-                "channel.id": channel_id,
+                "author.id": {"$in": authors},
+                "created_at": {"$gte": start, "$lt": end},
             },
             MESSAGE_FIELDS,
-            sort=[("created_at", -1)],
         )
-        return target_of(doc) if doc else None
+        found = [target_of(doc) async for doc in cursor]
+        found.sort(key=lambda t: (t.created_at, t.message_id))
+        return found
 
     async def community_messages(
         self, community_id: str, *, after: tuple[datetime, str] | None, limit: int
@@ -364,23 +363,15 @@ class ScoresRepository:
         if ops:
             await self._db[CONTRIBUTIONS].bulk_write(ops, ordered=False)
         daily: list[Any] = []
+        keep: set[str] = set()
         for (community_id, member_id, day), channels in days.items():
             month = day[:7]
-            daily.append(
-                DeleteMany(
-                    {
-                        "community_id": community_id,
-                        "member_id": member_id,
-                        "month": month,
-                        "day": day,
-                        "channel_id": {"$nin": [c.channel_id for c in channels]},
-                    }
-                )
-            )
             for channel in channels:
+                rollup_id = daily_id(community_id, member_id, day, channel.channel_id)
+                keep.add(rollup_id)
                 daily.append(
                     ReplaceOne(
-                        {"_id": daily_id(community_id, member_id, day, channel.channel_id)},
+                        {"_id": rollup_id},
                         {
                             "community_id": community_id,
                             "member_id": member_id,
@@ -393,8 +384,37 @@ class ScoresRepository:
                         upsert=True,
                     )
                 )
+        # Channels where a member's day has nothing left (a message removed or recounted).
+        daily.extend(DeleteOne({"_id": i}) for i in await self._daily_ids(days) if i not in keep)
         if daily:
-            await self._db[DAILY].bulk_write(daily, ordered=True)
+            await self._db[DAILY].bulk_write(daily, ordered=False)
+
+    async def _daily_ids(self, keys: Iterable[MemberDay]) -> list[str]:
+        by_community: dict[str, list[MemberDay]] = defaultdict(list)
+        for key in keys:
+            by_community[key[0]].append(key)
+        wanted = {
+            daily_id(c, m, d, "") for c, m, d in (k for ks in by_community.values() for k in ks)
+        }
+        ids: list[str] = []
+        for community_id, community_keys in by_community.items():
+            cursor = (
+                self._db[DAILY]
+                .find(
+                    {
+                        "community_id": community_id,
+                        "member_id": {"$in": sorted({k[1] for k in community_keys})},
+                        "month": {"$in": sorted({k[2][:7] for k in community_keys})},
+                        "day": {"$in": sorted({k[2] for k in community_keys})},
+                    },
+                    {"_id": 1},
+                )
+                .hint("member_month")
+            )
+            ids.extend(
+                [doc["_id"] async for doc in cursor if doc["_id"].rsplit("|", 1)[0] + "|" in wanted]
+            )
+        return ids
 
     async def recompute_months(self, keys: Iterable[MemberMonth]) -> None:
         """Each member month's rollup from its days (removed when no day is left)."""

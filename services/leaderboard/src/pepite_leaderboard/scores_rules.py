@@ -341,8 +341,8 @@ def apply_daily_caps(
         for theme, value in counted.items():
             points[theme] = points.get(theme, 0.0) + value
         for metric, count in item.metrics.items():
-            theme = _METRIC_THEMES.get(metric)
-            if theme is None or not item.points.get(theme) or counted.get(theme):
+            owner = _METRIC_THEMES.get(metric)
+            if owner is None or not item.points.get(owner) or counted.get(owner):
                 metrics[metric] = metrics.get(metric, 0) + count
     days = [
         ChannelDay(channel, points, metrics)

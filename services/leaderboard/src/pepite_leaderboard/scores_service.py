@@ -9,8 +9,9 @@ days. The same path rebuilds a community from its stored messages.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -172,10 +173,10 @@ class ScoreUpdater:
 
     async def _targets(self, facts: Sequence[Facts]) -> dict[str, Target]:
         """What each message replies to, or for an answer, thanks or encouragement naming
-        a member, that member's latest message in the channel just before."""
+        a member, that member's latest message in the channel within the window before."""
         parents = await self._repo.messages(f.reply_to_id for f in facts if f.reply_to_id)
         targets: dict[str, Target] = {}
-        lookups: list[tuple[str, Awaitable[Target | None]]] = []
+        named: dict[str, list[tuple[Facts, str]]] = defaultdict(list)
         for f in facts:
             if f.reply_to_id:
                 parent = parents.get(f.reply_to_id)
@@ -184,25 +185,24 @@ class ScoreUpdater:
                 continue
             if f.is_bot or f.gone or not wants_target(f):
                 continue
-            named = addressee(f)
-            if named is not None:
-                lookups.append(
-                    (
-                        f.message_id,
-                        self._repo.latest_by(
-                            f.community_id,
-                            f.channel_id,
-                            named,
-                            f.created_at,
-                            self._policy.address_window,
-                        ),
-                    )
-                )
-        if lookups:
-            found = await asyncio.gather(*(lookup for _, lookup in lookups))
-            for (message_id, _), target in zip(lookups, found, strict=True):
-                if target is not None:
-                    targets[message_id] = target
+            member_id = addressee(f)
+            if member_id is not None:
+                named[f.community_id].append((f, member_id))
+        window = self._policy.address_window
+        for community_id, asks in named.items():
+            start = min(f.created_at for f, _ in asks) - window
+            end = max(f.created_at for f, _ in asks)
+            written: dict[tuple[str, str], list[Target]] = defaultdict(list)
+            for target in await self._repo.written_by(
+                community_id, {m for _, m in asks}, start, end
+            ):
+                written[(target.author_id, target.channel_id)].append(target)
+            for f, member_id in asks:
+                candidates = written.get((member_id, f.channel_id), [])
+                # The latest one before the message, within the window.
+                index = bisect_left([t.created_at for t in candidates], f.created_at)
+                if index and f.created_at - candidates[index - 1].created_at <= window:
+                    targets[f.message_id] = candidates[index - 1]
         return targets
 
     async def erase(self, erasure: MemberErasure) -> None:
