@@ -17,6 +17,7 @@ computed per query; titles from the member's totals up to the end of the period.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import re
 from collections import defaultdict
@@ -575,8 +576,9 @@ class LeaderboardReader:
         ranked = competition_ranks(await self.scores(community_id, theme, period))
         page = ranked[offset : offset + limit]
         members = [member_id for _, member_id, _ in page]
-        names = await self.names(community_id, members)
-        titles = await self.titles(community_id, members, period.last)
+        names, titles = await asyncio.gather(
+            self.names(community_id, members), self.titles(community_id, members, period.last)
+        )
         entries = [
             LeaderboardEntry(
                 rank=rank,
