@@ -175,7 +175,7 @@ def render_table(report: KpiReport) -> str:
         f"p90 {_seconds(q.first_response_p90_s)}",
     ]
     lines += [
-        f"  top {share.top_percent}% members    {_share(share.share)} of messages "
+        f"  {f'top {share.top_percent}% members':<19}{_share(share.share)} of messages "
         f"({share.members:,} members)"
         for share in report.top_shares
     ]
