@@ -63,11 +63,14 @@ from pepite_digest.repository import DigestRepository, PeriodMessage  # noqa: E4
 from pepite_embeddings import Embedder  # noqa: E402
 from pepite_kit.mongo import ensure_indexes  # noqa: E402
 from pepite_knowledge import (  # noqa: E402
+    CALIBRATION,
+    DEFAULT_CONFIDENCE_THRESHOLD,
     KNOWLEDGE_INDEXES,
     Calibration,
     KnowledgeBase,
     KnowledgeRepository,
     Match,
+    embed_entries,
     reply_from,
 )
 
@@ -154,9 +157,9 @@ async def build_kb(
     community_id: str,
     pairs: Sequence[MinedPair],
 ) -> None:
-    vectors = await asyncio.to_thread(embedder.embed, [p.question_text for p in pairs])
     now = datetime.now(UTC)
     entries = [p.entry(community_id, now) for p in pairs]
+    vectors = await asyncio.to_thread(embed_entries, embedder, entries)
     for start in range(0, len(entries), 1000):
         await repository.upsert(
             list(zip(entries[start : start + 1000], vectors[start : start + 1000], strict=True))
@@ -280,6 +283,14 @@ def report(cases: Sequence[Case], calibration: Calibration, threshold: float) ->
     emit("top3_hit_rate", _share(cases, 3), "ratio")
     emit("answered_rate", len(given) / len(cases) if cases else 0.0, "ratio")
     emit("precision_above_threshold", _share(given, 1), "ratio", answered=len(given))
+    shipped = [
+        c
+        for c in cases
+        if c.matches
+        and CALIBRATION.confidence(c.matches[0].score) >= DEFAULT_CONFIDENCE_THRESHOLD
+    ]
+    emit("answered_rate_shipped_curve", len(shipped) / len(cases) if cases else 0.0, "ratio")
+    emit("precision_shipped_curve", _share(shipped, 1), "ratio", answered=len(shipped))
     emit("ask_latency_p50", 1000 * percentile(latencies, 50), "ms")
     emit("ask_latency_p99", 1000 * percentile(latencies, 99), "ms")
     return given

@@ -19,6 +19,7 @@ from pepite_knowledge import (
     KnowledgeBase,
     KnowledgeEntry,
     KnowledgeRepository,
+    embed_entries,
     mined_entry_id,
 )
 
@@ -77,7 +78,7 @@ async def store(
 ) -> KnowledgeRepository:
     await ensure_indexes(db, KNOWLEDGE_INDEXES)
     repository = KnowledgeRepository(db)
-    vectors = embedder.embed([e.question for e in entries])
+    vectors = embed_entries(embedder, entries)
     await repository.upsert(list(zip(entries, vectors, strict=True)))
     return repository
 
@@ -149,7 +150,7 @@ async def test_the_index_follows_changes_made_by_any_writer(
     # Another process (the digest service) adds an entry; re-adding one changes nothing.
     other_writer = KnowledgeRepository(mongo_db)
     version = await other_writer.version("acme")
-    vectors = embedder.embed([QA[3][1], QA[0][1]])
+    vectors = embed_entries(embedder, [entry(*QA[3]), entry(*QA[0])])
     written = await other_writer.upsert([(entry(*QA[3]), vectors[0]), (entry(*QA[0]), vectors[1])])
     assert written == 1
     assert await other_writer.version("acme") == version + 1

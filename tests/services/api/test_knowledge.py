@@ -15,6 +15,7 @@ from pepite_embeddings import EMBEDDING_DIM
 from pepite_kit import ensure_topics
 from pepite_knowledge import (
     EntryOrigin,
+    EntryVectors,
     KnowledgeEntry,
     KnowledgeRepository,
     mined_entry_id,
@@ -120,9 +121,8 @@ async def test_curated_entries_crud_and_pages(api: Api) -> None:
             created_at=now,
             updated_at=now,
         )
-        await KnowledgeRepository(api.state.db).upsert(
-            [(mined, np.ones(EMBEDDING_DIM, dtype=np.float32) / EMBEDDING_DIM**0.5)]
-        )
+        unit = np.ones(EMBEDDING_DIM, dtype=np.float32) / EMBEDDING_DIM**0.5
+        await KnowledgeRepository(api.state.db).upsert([(mined, EntryVectors(unit, unit))])
         mined_only = (await client.get(f"{BASE}/knowledge", params={"origin": "mined"})).json()
         assert [e["entry_id"] for e in mined_only["items"]] == [mined.entry_id]
         response = await client.put(f"{BASE}/knowledge/{mined.entry_id}", json=EXPORT)

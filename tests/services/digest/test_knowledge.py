@@ -134,7 +134,8 @@ async def test_answered_questions_are_mined_with_their_accepted_answers(
     assert nfs["question_author_id"] == author("ann")
     assert nfs["signals"]["thanked"] is True
     assert nfs["origin"] == "mined"
-    assert len(nfs["vector"]) == 384 * 4
+    assert len(nfs["vector"]) == len(nfs["answer_vector"]) == 384 * 4
+    assert nfs["vector"] != nfs["answer_vector"]
     backup = found[mined_entry_id(mid(10))]
     assert backup["answer_message_id"] == mid(11)
     assert backup["signals"] == {

@@ -19,7 +19,13 @@ from pepite_knowledge.models import (
     KnowledgeEntry,
     mined_entry_id,
 )
-from pepite_knowledge.repository import KNOWLEDGE_INDEXES, KnowledgeRepository, StoredEntry
+from pepite_knowledge.repository import (
+    KNOWLEDGE_INDEXES,
+    EntryVectors,
+    KnowledgeRepository,
+    StoredEntry,
+    embed_entries,
+)
 from pepite_knowledge.retrieval import KnowledgeIndex, Match
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "EntryChannel",
     "EntryOrigin",
     "EntrySignals",
+    "EntryVectors",
     "KnowledgeBase",
     "KnowledgeEntry",
     "KnowledgeIndex",
@@ -41,6 +48,7 @@ __all__ = [
     "Reply",
     "Source",
     "StoredEntry",
+    "embed_entries",
     "mined_entry_id",
     "reply_from",
 ]

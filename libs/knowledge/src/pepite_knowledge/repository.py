@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from pymongo import ReturnDocument, UpdateOne
 
-from pepite_embeddings import EMBEDDING_DIM, Embedding
+from pepite_embeddings import EMBEDDING_DIM, Embedder, Embedding
 from pepite_kit import Database, IndexSpec
 from pepite_knowledge.models import EntryOrigin, KnowledgeEntry
 
@@ -51,28 +51,51 @@ KNOWLEDGE_INDEXES = (
 )
 
 _VECTOR = "vector"
+_ANSWER_VECTOR = "answer_vector"
 _DIGEST = "content_digest"
-_NOT_STORED = {_VECTOR: 0, _DIGEST: 0}
+_NOT_STORED = {_VECTOR: 0, _ANSWER_VECTOR: 0, _DIGEST: 0}
+
+
+@dataclass(frozen=True)
+class EntryVectors:
+    """The embeddings of an entry's question and of its answer."""
+
+    question: Embedding
+    answer: Embedding
+
+
+def embed_entries(embedder: Embedder, entries: Sequence[KnowledgeEntry]) -> list[EntryVectors]:
+    """Both embeddings of each entry, in as few model calls as possible."""
+    if not entries:
+        return []
+    vectors = embedder.embed([e.question for e in entries] + [e.answer for e in entries])
+    return [
+        EntryVectors(question, answer)
+        for question, answer in zip(vectors[: len(entries)], vectors[len(entries) :], strict=True)
+    ]
 
 
 @dataclass(frozen=True)
 class StoredEntry:
-    """An entry and the embedding of its question."""
+    """An entry and its embeddings."""
 
     entry: KnowledgeEntry
-    vector: Embedding
+    vectors: EntryVectors
 
 
 def _content_digest(entry: KnowledgeEntry) -> str:
     """What makes two versions of an entry the same (its timestamps aside)."""
-    content = entry.model_dump_json(exclude={"created_at", "updated_at"})
+    # The layout tag rewrites entries stored before a change of what is stored with
+    # them (their answers' embeddings came with "qa").
+    content = "qa:" + entry.model_dump_json(exclude={"created_at", "updated_at"})
     return hashlib.blake2b(content.encode(), digest_size=16).hexdigest()
 
 
-def _document(entry: KnowledgeEntry, vector: Embedding) -> dict[str, Any]:
+def _document(entry: KnowledgeEntry, vectors: EntryVectors) -> dict[str, Any]:
     document = entry.model_dump(mode="python")
     document["_id"] = document.pop("entry_id")
-    document[_VECTOR] = np.asarray(vector, dtype=np.float32).tobytes()
+    document[_VECTOR] = np.asarray(vectors.question, dtype=np.float32).tobytes()
+    document[_ANSWER_VECTOR] = np.asarray(vectors.answer, dtype=np.float32).tobytes()
     document[_DIGEST] = _content_digest(entry)
     return document
 
@@ -107,7 +130,7 @@ class KnowledgeRepository:
             {"_id": community_id}, {"$inc": {"version": 1}}, upsert=True
         )
 
-    async def upsert(self, entries: Sequence[tuple[KnowledgeEntry, Embedding]]) -> int:
+    async def upsert(self, entries: Sequence[tuple[KnowledgeEntry, EntryVectors]]) -> int:
         """Insert or update entries by id; unchanged ones are left as they are.
 
         ``created_at`` is kept from the first write. Returns how many were written.
@@ -121,8 +144,8 @@ class KnowledgeRepository:
         }
         operations = []
         changed: set[str] = set()
-        for entry, vector in entries:
-            document = _document(entry, vector)
+        for entry, vectors in entries:
+            document = _document(entry, vectors)
             if stored.get(entry.entry_id) == document[_DIGEST]:
                 continue
             created_at = document.pop("created_at")
@@ -172,10 +195,10 @@ class KnowledgeRepository:
         return [_entry(doc) async for doc in cursor]
 
     async def replace_curated(
-        self, entry: KnowledgeEntry, vector: Embedding
+        self, entry: KnowledgeEntry, vectors: EntryVectors
     ) -> KnowledgeEntry | None:
         """Replace a curated entry's content; None when there is no such curated entry."""
-        document = _document(entry, vector)
+        document = _document(entry, vectors)
         del document["_id"], document["created_at"]
         doc = await self._entries.find_one_and_update(
             {
@@ -214,4 +237,10 @@ class KnowledgeRepository:
     async def all_entries(self, community_id: str) -> list[StoredEntry]:
         """The community's whole knowledge base with vectors (to build an index once)."""
         cursor = self._entries.find({"community_id": community_id}, {_DIGEST: 0}).sort("_id", 1)
-        return [StoredEntry(_entry(doc), _vector(doc.get(_VECTOR))) async for doc in cursor]
+        stored = []
+        async for doc in cursor:
+            question = _vector(doc.get(_VECTOR))
+            # Entries stored before answers were embedded are found by their question.
+            answer = _vector(doc[_ANSWER_VECTOR]) if doc.get(_ANSWER_VECTOR) else question
+            stored.append(StoredEntry(_entry(doc), EntryVectors(question, answer)))
+        return stored

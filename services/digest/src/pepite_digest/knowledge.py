@@ -37,6 +37,7 @@ from pepite_knowledge import (
     EntrySignals,
     KnowledgeEntry,
     KnowledgeRepository,
+    embed_entries,
     mined_entry_id,
 )
 
@@ -274,8 +275,8 @@ class KnowledgeBuilder:
         if not mined:
             return 0
         now = datetime.now(UTC)
-        vectors = await asyncio.to_thread(self._embedder.embed, [p.question_text for p in mined])
         entries = [p.entry(community_id, now) for p in mined]
+        vectors = await asyncio.to_thread(embed_entries, self._embedder, entries)
         return await self._entries.upsert(list(zip(entries, vectors, strict=True)))
 
     async def run_once(self, now: datetime) -> dict[str, int]:

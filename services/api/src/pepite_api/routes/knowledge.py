@@ -285,8 +285,8 @@ async def create_entry(
         created_at=now,
         updated_at=now,
     )
-    vector = await knowledge.embed(body.question)
-    await KnowledgeRepository(state.db).upsert([(entry, vector)])
+    vectors = await knowledge.embed_entry(entry)
+    await KnowledgeRepository(state.db).upsert([(entry, vectors)])
     return Entry.of(entry)
 
 
@@ -311,18 +311,16 @@ async def replace_entry(
             f"entry {entry_id!r} was mined from messages: add a curated entry instead "
             "(or delete this one)",
         )
-    vector = await knowledge_base(request, state).embed(body.question)
-    replaced = await repository.replace_curated(
-        current.model_copy(
-            update={
-                "question": body.question,
-                "answer": body.answer,
-                "channel": body.channel,
-                "updated_at": _stored_precision(datetime.now(UTC)),
-            }
-        ),
-        vector,
+    replacement = current.model_copy(
+        update={
+            "question": body.question,
+            "answer": body.answer,
+            "channel": body.channel,
+            "updated_at": _stored_precision(datetime.now(UTC)),
+        }
     )
+    vectors = await knowledge_base(request, state).embed_entry(replacement)
+    replaced = await repository.replace_curated(replacement, vectors)
     if replaced is None:
         raise ProblemError(404, f"no knowledge entry {entry_id!r} in community {community_id!r}")
     return Entry.of(replaced)
