@@ -248,7 +248,15 @@ async def test_a_member_who_answers_ten_questions_and_is_thanked_five_times_rank
 
 
 async def test_a_bot_never_ranks_and_self_replies_give_nothing(mongo_db: Database) -> None:
-    await scored(mongo_db, helpful_community())
+    chat = helpful_community()
+    # Thanking the bot's answers, and a spammer's message, earns their authors nothing.
+    bot_answer = next(e.payload for e in chat.events if e.payload.author.is_bot)
+    later = START + timedelta(days=20)
+    chat.say("asker0", G, later, text="thanks bot", reply_to=bot_answer.message_id)
+    spam = chat.say("spammer", MessageKind.SPAM, later + timedelta(minutes=1))
+    chat.say("asker1", G, later + timedelta(minutes=2), text="thx", reply_to=spam)
+    await scored(mongo_db, chat)
+    assert await mongo_db[CONTRIBUTIONS].count_documents({"source": "thanks"}) == 5
     bot, dave = member_id("helpbot"), member_id("dave")
     for theme in Theme:
         members = dict(await board(mongo_db, theme))

@@ -38,21 +38,6 @@ TITLES = "leaderboard_titles"
 EVENTS = "leaderboard_events"
 MEMBERS = "members"
 
-LEADERBOARD_INDEXES = (
-    # Recomputing a member's day and explaining a member's score.
-    IndexSpec(
-        CONTRIBUTIONS, [("community_id", 1), ("member_id", 1), ("day", 1), ("at", 1)], "member_day"
-    ),
-    # Custom events and partial months.
-    IndexSpec(DAILY, [("community_id", 1), ("day", 1), ("channel_id", 1)], "community_day"),
-    # Recomputing a member's month from their days; erasure.
-    IndexSpec(DAILY, [("community_id", 1), ("member_id", 1), ("month", 1)], "member_month"),
-    # Months and seasons.
-    IndexSpec(MONTHLY, [("community_id", 1), ("month", 1)], "community_month"),
-    # Lifetime totals for titles.
-    IndexSpec(MONTHLY, [("community_id", 1), ("member_id", 1), ("month", 1)], "member_month"),
-    IndexSpec(EVENTS, [("community_id", 1), ("first", 1)], "community_first"),
-)
 
 #: A rank page is at most this long.
 MAX_PAGE = 200
@@ -74,6 +59,32 @@ class Theme(StrEnum):
     PROGRESS = "progress"
     #: Taking part at all: every message that counts.
     ACTIVITY = "activity"
+
+
+LEADERBOARD_INDEXES = (
+    # Recomputing a member's day and explaining a member's score.
+    IndexSpec(
+        CONTRIBUTIONS, [("community_id", 1), ("member_id", 1), ("day", 1), ("at", 1)], "member_day"
+    ),
+    # Custom events and partial months.
+    IndexSpec(DAILY, [("community_id", 1), ("day", 1), ("channel_id", 1)], "community_day"),
+    # Recomputing a member's month from their days; erasure.
+    IndexSpec(DAILY, [("community_id", 1), ("member_id", 1), ("month", 1)], "member_month"),
+    # Months and seasons.
+    IndexSpec(MONTHLY, [("community_id", 1), ("month", 1)], "community_month"),
+    # Lifetime totals for titles.
+    IndexSpec(MONTHLY, [("community_id", 1), ("member_id", 1), ("month", 1)], "member_month"),
+    IndexSpec(EVENTS, [("community_id", 1), ("first", 1)], "community_first"),
+    # A month's or a season's ranking on a theme read from the index alone (covered).
+    *(
+        IndexSpec(
+            MONTHLY,
+            [("community_id", 1), ("month", 1), (f"points.{theme.value}", -1), ("member_id", 1)],
+            f"month_{theme.value}",
+        )
+        for theme in Theme
+    ),
+)
 
 
 class Metric(StrEnum):
@@ -552,8 +563,16 @@ class LeaderboardReader:
             pipelines.append((DAILY, match))
         for collection, match in pipelines:
             match[f"points.{theme.value}"] = {"$gt": 0}
+            # Months are summed from their theme's index alone, never from the documents.
+            options: dict[str, Any] = (
+                {"hint": f"month_{theme.value}"} if collection == MONTHLY else {}
+            )
             cursor = await self._db[collection].aggregate(
-                [{"$match": match}, {"$group": {"_id": "$member_id", "p": {"$sum": field}}}]
+                [
+                    {"$match": match},
+                    {"$group": {"_id": "$member_id", "p": {"$sum": field}}},
+                ],
+                **options,
             )
             async for doc in cursor:
                 totals[doc["_id"]] += doc["p"]

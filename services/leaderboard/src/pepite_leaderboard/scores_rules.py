@@ -252,7 +252,15 @@ def score(facts: Facts, target: Target | None, *, moderation_threshold: float) -
     excluded = _excluded(facts, parent, moderation_threshold)
     if excluded is not None:
         return Scored(_contribution(facts, None, excluded=excluded))
-    usable = target if target is not None and not target.gone and not target.is_bot else None
+    # Thanking a bot, a deleted message or a flagged one earns nobody anything.
+    usable = (
+        target
+        if target is not None
+        and not target.gone
+        and not target.is_bot
+        and target.kind not in MODERATION_KINDS
+        else None
+    )
     other = usable if usable is not None and usable.author_id != facts.author_id else None
     gains = _Gains()
     gains.add(Theme.ACTIVITY, ACTIVITY, Metric.MESSAGES, "")
