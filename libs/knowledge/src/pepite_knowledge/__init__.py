@@ -1,14 +1,21 @@
 """The FAQ knowledge base: entries, their storage, retrieval and answers."""
 
 from pepite_knowledge.answering import (
-    CALIBRATION,
     DEFAULT_CONFIDENCE_THRESHOLD,
     FOLLOW_UP,
-    Calibration,
+    CurveUsed,
     KnowledgeBase,
     Reply,
     Source,
+    curve_for,
     reply_from,
+)
+from pepite_knowledge.calibration import (
+    CALIBRATION,
+    KNOWLEDGE_CALIBRATIONS,
+    Calibration,
+    CalibrationRepository,
+    CommunityCalibration,
 )
 from pepite_knowledge.models import (
     MAX_ANSWER_CHARS,
@@ -32,10 +39,14 @@ __all__ = [
     "CALIBRATION",
     "DEFAULT_CONFIDENCE_THRESHOLD",
     "FOLLOW_UP",
+    "KNOWLEDGE_CALIBRATIONS",
     "KNOWLEDGE_INDEXES",
     "MAX_ANSWER_CHARS",
     "MAX_QUESTION_CHARS",
     "Calibration",
+    "CalibrationRepository",
+    "CommunityCalibration",
+    "CurveUsed",
     "EntryChannel",
     "EntryOrigin",
     "EntrySignals",
@@ -48,6 +59,7 @@ __all__ = [
     "Reply",
     "Source",
     "StoredEntry",
+    "curve_for",
     "embed_entries",
     "mined_entry_id",
     "reply_from",

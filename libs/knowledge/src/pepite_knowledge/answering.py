@@ -4,18 +4,29 @@ The best entry's answer is given as written (nothing is made up) when the confid
 reaches the threshold; below it the reply says a human will follow up, and the
 closest entries are still returned as sources.
 
-The confidence is the retrieval score passed through a logistic curve (Platt scaling,
-fitted by ``bench/faq_eval.py`` on a community's older questions): it estimates the
-chance that the entry given answers the question.
+The confidence is the retrieval score passed through a logistic curve (Platt scaling):
+it estimates the chance that the entry given answers the question. When the best
+entry was mined, the curve is the community's own, fitted on its history by
+``pepite knowledge calibrate`` (see :mod:`pepite_knowledge.calibration`), if one is
+stored. Curated entries always use the default curve: the fit measures how often a
+mined answer (a passing chat reply) answers a new question; an answer the team wrote
+for that question is another kind of evidence, and a community whose mined answers
+rarely repeat (the fitted curve then never answers) must still get its team's answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from dataclasses import dataclass
+from typing import Literal
 
 from pepite_embeddings import Embedder, Embedding
+from pepite_knowledge.calibration import (
+    CALIBRATION,
+    Calibration,
+    CalibrationRepository,
+    CommunityCalibration,
+)
 from pepite_knowledge.models import EntryChannel, EntryOrigin, KnowledgeEntry
 from pepite_knowledge.repository import EntryVectors, KnowledgeRepository, embed_entries
 from pepite_knowledge.retrieval import KnowledgeIndex, Match
@@ -28,22 +39,8 @@ EXCERPT_CHARS = 200
 FOLLOW_UP = "I am not sure I know the answer to this one: a member of the team will follow up."
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """The logistic curve from a retrieval score to the chance the entry answers."""
-
-    slope: float
-    intercept: float
-
-    def confidence(self, score: float) -> float:
-        return 1.0 / (1.0 + math.exp(-(self.slope * score + self.intercept)))
-
-
-#: Even odds at a score of 0.4, where a paraphrase of an entry's question lands (they
-#: score 0.41-0.81; an unrelated question scores 0.05-0.25). bench/faq_eval.py fits
-#: this curve on a community's own history; on the sample IRC community too few past
-#: answers repeat to fit it (see the bench's docs), so this prior curve ships.
-CALIBRATION = Calibration(slope=12.0, intercept=-4.8)
+#: Which curve gave a reply's confidence.
+CurveUsed = Literal["community", "default"]
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -92,16 +89,38 @@ class Reply:
     sources: tuple[Source, ...]
     #: The entry whose answer was given (also when unsure: the closest one).
     best: KnowledgeEntry | None
+    #: The community's fitted curve, or the default one.
+    calibration: CurveUsed = "default"
+
+
+def curve_for(
+    entry: KnowledgeEntry, default: Calibration, community: Calibration | None
+) -> tuple[Calibration, CurveUsed]:
+    """The curve for an entry: the community's for mined entries when fitted (see above)."""
+    if community is not None and entry.origin is EntryOrigin.MINED:
+        return community, "community"
+    return default, "default"
 
 
 def reply_from(
-    matches: list[Match], threshold: float, calibration: Calibration = CALIBRATION
+    matches: list[Match],
+    threshold: float,
+    calibration: Calibration = CALIBRATION,
+    community: Calibration | None = None,
 ) -> Reply:
-    """The reply to give once the best entries are known."""
+    """The reply to give once the best entries are known.
+
+    Args:
+        matches: The best entries, best first.
+        threshold: Confidence needed to answer.
+        calibration: The default curve (curated entries, communities never fitted).
+        community: The community's fitted curve, for mined entries; None when not fitted.
+    """
     if not matches:
         return Reply(False, FOLLOW_UP, 0.0, (), None)
     best = matches[0]
-    confidence = calibration.confidence(best.score)
+    curve, used = curve_for(best.entry, calibration, community)
+    confidence = curve.confidence(best.score)
     answered = confidence >= threshold
     return Reply(
         answered=answered,
@@ -109,6 +128,7 @@ def reply_from(
         confidence=round(confidence, 4),
         sources=tuple(Source.of(m) for m in matches),
         best=best.entry,
+        calibration=used,
     )
 
 
@@ -117,7 +137,9 @@ class KnowledgeBase:
 
     A community's index is built once from its stored entries and rebuilt only when the
     stored version moved (an entry was mined, curated or erased, in any process): a
-    question costs one small version read, one embedding and one matrix product.
+    question costs one small version read, one embedding and one matrix product. The
+    community's fitted curve is cached the same way, under its own counter in the same
+    version document, so storing a curve does not rebuild the index.
     """
 
     def __init__(
@@ -127,12 +149,24 @@ class KnowledgeBase:
         *,
         threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
         calibration: Calibration = CALIBRATION,
+        calibrations: CalibrationRepository | None = None,
     ) -> None:
+        """Answer from ``repository``'s entries.
+
+        Args:
+            repository: The entries.
+            embedder: Embeds questions (and entries written through the API).
+            threshold: Confidence needed to answer.
+            calibration: The default curve.
+            calibrations: The communities' fitted curves; None uses the default for all.
+        """
         self._repository = repository
         self._embedder = embedder
         self._threshold = threshold
         self._calibration = calibration
+        self._calibrations = calibrations
         self._indexes: dict[str, tuple[int, KnowledgeIndex]] = {}
+        self._curves: dict[str, tuple[int, Calibration | None]] = {}
         self._loading: dict[str, asyncio.Lock] = {}
 
     async def embed(self, text: str) -> Embedding:
@@ -146,7 +180,9 @@ class KnowledgeBase:
 
     async def index(self, community_id: str) -> KnowledgeIndex:
         """The community's index as stored now (reloaded only after a change)."""
-        version = await self._repository.version(community_id)
+        return await self._index(community_id, await self._repository.version(community_id))
+
+    async def _index(self, community_id: str, version: int) -> KnowledgeIndex:
         cached = self._indexes.get(community_id)
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -160,11 +196,32 @@ class KnowledgeBase:
             self._indexes[community_id] = (version, built)
             return built
 
+    async def _curve(self, community_id: str, version: int) -> Calibration | None:
+        """The community's fitted curve as stored now (read again only after a change)."""
+        if self._calibrations is None:
+            return None
+        cached = self._curves.get(community_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        stored: CommunityCalibration | None = await self._calibrations.get(community_id)
+        curve = stored.curve if stored is not None else None
+        self._curves[community_id] = (version, curve)
+        return curve
+
+    async def calibration(self, community_id: str) -> Calibration | None:
+        """The community's fitted curve, None when it uses the default."""
+        _, version = await self._repository.versions(community_id)
+        return await self._curve(community_id, version)
+
     async def search(self, community_id: str, question: str, *, k: int = SOURCES) -> list[Match]:
         vector = await self.embed(question)
         return (await self.index(community_id)).search(vector, question, k=k)
 
     async def ask(self, community_id: str, question: str) -> Reply:
         """The answer to ``question``, or word that a human will follow up."""
-        matches = await self.search(community_id, question)
-        return reply_from(matches, self._threshold, self._calibration)
+        vector = await self.embed(question)
+        entries_version, curve_version = await self._repository.versions(community_id)
+        index = await self._index(community_id, entries_version)
+        matches = index.search(vector, question, k=SOURCES)
+        community = await self._curve(community_id, curve_version)
+        return reply_from(matches, self._threshold, self._calibration, community)

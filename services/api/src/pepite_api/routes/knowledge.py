@@ -40,6 +40,8 @@ from pepite_kit import EventPublisher
 from pepite_knowledge import (
     MAX_ANSWER_CHARS,
     MAX_QUESTION_CHARS,
+    CalibrationRepository,
+    CurveUsed,
     EntryChannel,
     EntryOrigin,
     KnowledgeBase,
@@ -89,6 +91,13 @@ class AskReply(BaseModel):
     answer: str
     confidence: float = Field(ge=0, le=1, description="Estimated chance the answer is right.")
     threshold: float = Field(description="Confidence needed to answer.")
+    calibration: CurveUsed = Field(
+        default="default",
+        description=(
+            "The curve that gave the confidence: the community's own, fitted by "
+            "`pepite knowledge calibrate` (mined entries only), or the default one."
+        ),
+    )
     sources: list[AnswerSource]
     alert_id: str | None = Field(
         default=None, description="The needs_human alert raised when not answered."
@@ -147,6 +156,7 @@ def knowledge_base(request: Request, state: StateDep) -> KnowledgeBase:
             KnowledgeRepository(state.db),
             Embedder(),
             threshold=state.settings.knowledge_confidence_threshold,
+            calibrations=CalibrationRepository(state.db),
         )
         request.app.state.knowledge = knowledge
     return knowledge
@@ -224,6 +234,7 @@ async def ask(
         answer=reply.answer,
         confidence=reply.confidence,
         threshold=state.settings.knowledge_confidence_threshold,
+        calibration=reply.calibration,
         sources=[_source(s) for s in reply.sources],
         alert_id=alert_id,
     )
