@@ -9,12 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import MongoClient
 
 from pepite_contracts import Topic
 from tests.conftest import REPO_ROOT, Stack
@@ -56,8 +58,7 @@ class Env:
         return result
 
 
-@pytest.fixture
-def env(stack: Stack, unique_name: str, db_name: str, tmp_path: Path, sync_db: object) -> Env:
+def new_env(stack: Stack, unique_name: str, db_name: str, tmp: Path) -> Env:
     return Env(
         vars={
             "KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
@@ -66,9 +67,14 @@ def env(stack: Stack, unique_name: str, db_name: str, tmp_path: Path, sync_db: o
             "PEPITE_MONGODB_DB": db_name,
             "PEPITE_LOG_FORMAT": "json",
         },
-        tmp=tmp_path,
+        tmp=tmp,
         db_name=db_name,
     )
+
+
+@pytest.fixture
+def env(stack: Stack, unique_name: str, db_name: str, tmp_path: Path, sync_db: object) -> Env:
+    return new_env(stack, unique_name, db_name, tmp_path)
 
 
 @pytest.fixture
@@ -156,3 +162,39 @@ def small_community(sample_community: Path, tmp_path_factory: pytest.TempPathFac
     for path in exports[:-1]:
         shutil.copy(path, folder / path.name)
     return folder
+
+
+@dataclass(frozen=True)
+class ClassifiedSample:
+    """The whole sample community imported and analyzed once, for the tests that read it."""
+
+    env: Env
+    db: Any
+    truth: ExportTruth
+
+
+@pytest.fixture(scope="session")
+def classified_sample(
+    stack: Stack, sample_community: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClassifiedSample]:
+    """The sample community through the importer and the classifier, shared by the tests
+    that only read the result: analyzing its 69,664 messages takes about four minutes on
+    two cores, paid once. Tests that use it must not change what it stored (they may add
+    their own documents, e.g. consents, or the rollups their commands rebuild)."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    env = new_env(stack, name, f"pepite_test_{name}", tmp_path_factory.mktemp("sample"))
+    client: MongoClient[dict[str, Any]] = MongoClient(stack.mongodb_uri, tz_aware=True)
+    db = client[env.db_name]
+    try:
+        truth = read_truth(sample_community, "sample")
+        classifier = env.service("classifier").start()
+        try:
+            classifier.wait_healthy()
+            env.pepite("import", str(sample_community), "--community", "sample", "--no-progress")
+            wait_classified(env, classifier, db, len(truth.message_ids), within_s=600)
+        finally:
+            classifier.stop()
+        yield ClassifiedSample(env, db, truth)
+    finally:
+        client.drop_database(env.db_name)
+        client.close()

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Env, ServiceProcess, read_truth, wait_classified
+from tests.e2e.conftest import ClassifiedSample, Env
 
-pytestmark = pytest.mark.slow
+# Whichever test comes first waits for the sample to be analyzed (about four minutes).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 COMMUNITY = "sample"
 
@@ -31,17 +32,17 @@ def weeks(first: date, last: date) -> list[tuple[date, date]]:
     return spans
 
 
-# Classifying the whole sample takes most of this: about 4 minutes on two cores.
-@pytest.mark.timeout(900)
+def sample_weeks(sample: ClassifiedSample) -> list[tuple[date, date]]:
+    first = datetime.fromisoformat(sample.truth.first).astimezone(UTC).date()
+    last = datetime.fromisoformat(sample.truth.last).astimezone(UTC).date()
+    return weeks(first, last)
+
+
 def test_a_digest_for_every_week_cites_only_messages_of_that_week(
-    env: Env, classifier: ServiceProcess, sample_community: Path, sync_db: Any, tmp_path: Path
+    classified_sample: ClassifiedSample, tmp_path: Path
 ) -> None:
-    truth = read_truth(sample_community, COMMUNITY)
-    env.pepite("import", str(sample_community), "--community", COMMUNITY, "--no-progress")
-    wait_classified(env, classifier, sync_db, len(truth.message_ids), within_s=600)
-    first = datetime.fromisoformat(truth.first).astimezone(UTC).date()
-    last = datetime.fromisoformat(truth.last).astimezone(UTC).date()
-    spans = weeks(first, last)
+    env, sync_db = classified_sample.env, classified_sample.db
+    spans = sample_weeks(classified_sample)
     assert len(spans) == 7
     sections_seen: set[str] = set()
     for monday, sunday in spans:
@@ -103,7 +104,13 @@ def test_a_digest_for_every_week_cites_only_messages_of_that_week(
         "shout_outs",
     }
 
-    check_members_named_only_with_consent(env, sync_db, spans[-2])
+
+def test_personal_digests_and_journals_name_only_consenting_members(
+    classified_sample: ClassifiedSample,
+) -> None:
+    # The last full week of the sample.
+    week = sample_weeks(classified_sample)[-2]
+    check_members_named_only_with_consent(classified_sample.env, classified_sample.db, week)
 
 
 #: What a member's name looks like where a chat text addresses them: "nick: ...",
