@@ -61,7 +61,8 @@ COMMUNITY = "bench-lb"
 START = datetime(2024, 4, 1, tzinfo=UTC)
 DAYS = 91
 CHANNELS = 12
-BATCH = 1000
+#: The consumer loop's largest poll (``kafka_max_poll_records``).
+BATCH = 2000
 BOTS = 20
 KINDS = [
     (MessageKind.SOCIAL, 0.42),

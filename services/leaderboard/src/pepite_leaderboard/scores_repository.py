@@ -9,6 +9,7 @@ or a crash between two writes, leaves the same numbers.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -360,8 +361,6 @@ class ScoresRepository:
                     {"_id": cid}, {"$set": {"points": points, "metrics": metrics, "reason": reason}}
                 )
             )
-        if ops:
-            await self._db[CONTRIBUTIONS].bulk_write(ops, ordered=False)
         daily: list[Any] = []
         keep: set[str] = set()
         for (community_id, member_id, day), channels in days.items():
@@ -386,8 +385,13 @@ class ScoresRepository:
                 )
         # Channels where a member's day has nothing left (a message removed or recounted).
         daily.extend(DeleteOne({"_id": i}) for i in await self._daily_ids(days) if i not in keep)
+        # The two collections are written at once: neither write reads the other.
+        writes = []
+        if ops:
+            writes.append(self._db[CONTRIBUTIONS].bulk_write(ops, ordered=False))
         if daily:
-            await self._db[DAILY].bulk_write(daily, ordered=False)
+            writes.append(self._db[DAILY].bulk_write(daily, ordered=False))
+        await asyncio.gather(*writes)
 
     async def _daily_ids(self, keys: Iterable[MemberDay]) -> list[str]:
         by_community: dict[str, list[MemberDay]] = defaultdict(list)

@@ -9,6 +9,7 @@ days. The same path rebuilds a community from its stored messages.
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -168,8 +169,10 @@ class ScoreUpdater:
             days[key] = channel_days
         await self._repo.save_days(recounted, bonuses, days)
         months = {(c, m, day[:7]) for c, m, day in keys}
-        await self._repo.recompute_months(months)
-        await self._repo.mark_dirty({(c, month) for c, _, month in months})
+        await asyncio.gather(
+            self._repo.recompute_months(months),
+            self._repo.mark_dirty({(c, month) for c, _, month in months}),
+        )
 
     async def _targets(self, facts: Sequence[Facts]) -> dict[str, Target]:
         """What each message replies to, or for an answer, thanks or encouragement naming
