@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pepite_contracts import (
     LeaderboardNotice,
@@ -29,6 +28,7 @@ from pepite_kit.metrics import LEADERBOARD_NOTICES
 from pepite_leaderboard.scores_repository import ScoresRepository
 from pepite_reports.leaderboards import (
     LeaderboardReader,
+    Period,
     Theme,
     month_period,
     season_label,
@@ -88,7 +88,7 @@ class LeaderboardNotifier:
         return sent
 
     async def _announce(
-        self, community_id: str, theme: Theme, label: str, period: Any, now: datetime
+        self, community_id: str, theme: Theme, label: str, period: Period, now: datetime
     ) -> str:
         board, _ = await self._reader.leaderboard(community_id, theme, period, limit=self._top_size)
         top = [
