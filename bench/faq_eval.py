@@ -29,6 +29,10 @@ Method:
    confidence whose answers are correct at least ``--target-precision`` of the time on
    that split. The test 20% is never used to choose anything.
 
+The judge, the split and the fit are :mod:`pepite_digest.knowledge_calibration`'s,
+which ``pepite knowledge calibrate`` runs on a community's whole history to store its
+curve; ``answered_rate_community_curve`` is what /ask answers with that curve.
+
 Prints one JSON line per figure (``{"metric": ..., "value": ..., "unit": ...}``), then
 with ``--review N`` a sample of N test cases with the judge's verdict, to read.
 """
@@ -40,7 +44,6 @@ import asyncio
 import json
 import math
 import random
-import re
 import sys
 import time
 import uuid
@@ -58,7 +61,16 @@ sys.path.insert(0, str(REPO_ROOT / "deploy" / "local"))
 
 import stack  # noqa: E402
 
-from pepite_digest.knowledge import LOOKBACK, MinedPair, mine_pairs  # noqa: E402
+from pepite_digest.knowledge import MinedPair  # noqa: E402
+from pepite_digest.knowledge_calibration import (  # noqa: E402
+    JUDGE,
+    Judge,
+    choose_threshold,
+    fit_platt,
+    past_pairs,
+    questions_after,
+    split_days,
+)
 from pepite_digest.repository import DigestRepository, PeriodMessage  # noqa: E402
 from pepite_embeddings import Embedder  # noqa: E402
 from pepite_kit.mongo import ensure_indexes  # noqa: E402
@@ -70,21 +82,10 @@ from pepite_knowledge import (  # noqa: E402
     KnowledgeBase,
     KnowledgeRepository,
     Match,
+    curve_for,
     embed_entries,
     reply_from,
 )
-
-JUDGE = (
-    "a retrieved entry is correct when its answer and the real answer have an embedding "
-    "cosine >= {cosine} (all-MiniLM-L6-v2), or both name the same URL, file path, "
-    "command-line option, installed package or sudo command"
-)
-_URL = re.compile(r"https?://\S+|www\.\S+", re.IGNORECASE)
-_PATH = re.compile(r"(?<![\w.])(?:/[\w.+-]+){2,}")
-_OPTION = re.compile(r"(?<![\w-])--?[a-zA-Z][\w-]{2,}")
-_INSTALL = re.compile(r"\binstall\s+((?:[\w.+-]+\s*){1,4})", re.IGNORECASE)
-_SUDO = re.compile(r"\bsudo\s+([\w.-]+(?:\s+[\w.-]+)?)", re.IGNORECASE)
-_GENERIC = frozenset({"apt-get install", "apt install", "aptitude install", "-y", "--help"})
 
 
 def emit(metric: str, value: float, unit: str, **labels: Any) -> None:
@@ -95,17 +96,6 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def artifacts(text: str) -> set[str]:
-    """Concrete things an answer names: two answers naming one say the same thing."""
-    found = {m.rstrip(".,;:)").lower() for m in _URL.findall(text)}
-    found |= {m.lower() for m in _PATH.findall(text)}
-    found |= {m.lower() for m in _OPTION.findall(text)}
-    for packages in _INSTALL.findall(text):
-        found |= {f"pkg:{p.lower()}" for p in packages.split() if p not in {"-y", "the", "a"}}
-    found |= {f"sudo:{m.lower()}" for m in _SUDO.findall(text)}
-    return found - _GENERIC
-
-
 @dataclass(frozen=True)
 class Case:
     """One test question, what the data answered, and what the knowledge base said."""
@@ -114,41 +104,6 @@ class Case:
     matches: list[Match]
     correct: list[bool]
     latency_s: float
-
-
-class Judge:
-    """Says whether two answers are equivalent, from embeddings and named artifacts."""
-
-    def __init__(self, embedder: Embedder, cosine: float) -> None:
-        self._embedder = embedder
-        self._cosine = cosine
-        self._vectors: dict[str, np.ndarray] = {}
-
-    def prepare(self, texts: Sequence[str]) -> None:
-        missing = sorted({t for t in texts if t not in self._vectors})
-        for text, vector in zip(missing, self._embedder.embed(missing), strict=True):
-            self._vectors[text] = vector
-
-    def same(self, answer: str, real: str) -> bool:
-        if answer == real:
-            return True
-        if artifacts(answer) & artifacts(real):
-            return True
-        self.prepare([answer, real])
-        return float(self._vectors[answer] @ self._vectors[real]) >= self._cosine
-
-
-def split_days(messages: Sequence[PeriodMessage], share: float) -> datetime:
-    """The first moment of the day that starts the last ``1 - share`` of the days."""
-    days = sorted({m.created_at.astimezone(UTC).date() for m in messages})
-    cut = days[min(len(days) - 1, int(len(days) * share))]
-    return datetime(cut.year, cut.month, cut.day, tzinfo=UTC)
-
-
-def questions_after(messages: Sequence[PeriodMessage], cut: datetime) -> list[MinedPair]:
-    """Questions asked from ``cut`` on that got an answer (the day before read for context)."""
-    window = [m for m in messages if m.created_at >= cut - LOOKBACK]
-    return [p for p in mine_pairs(window) if p.question.created_at >= cut]
 
 
 async def build_kb(
@@ -164,10 +119,6 @@ async def build_kb(
         await repository.upsert(
             list(zip(entries[start : start + 1000], vectors[start : start + 1000], strict=True))
         )
-
-
-def past_pairs(messages: Sequence[PeriodMessage], cut: datetime) -> list[MinedPair]:
-    return mine_pairs([m for m in messages if m.created_at < cut])
 
 
 async def ask_all(
@@ -186,33 +137,6 @@ async def ask_all(
         if n % 250 == 0:
             say(f"  asked {n}/{len(pairs)}")
     return cases
-
-
-def fit_platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Logistic curve P(correct) = 1 / (1 + exp(-(a * score + b))), by Newton's method."""
-    a, b = 1.0, 0.0
-    features = np.column_stack([scores, np.ones_like(scores)])
-    # Platt's smoothed targets keep the fit finite when a split is separable.
-    positives, negatives = labels.sum(), len(labels) - labels.sum()
-    targets = np.where(labels == 1, (positives + 1) / (positives + 2), 1 / (negatives + 2))
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-(features @ np.array([a, b]))))
-        gradient = features.T @ (p - targets)
-        hessian = features.T @ (features * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        a, b = a - float(step[0]), b - float(step[1])
-        if float(np.abs(step).max()) < 1e-8:
-            break
-    return a, b
-
-
-def choose_threshold(confidences: np.ndarray, labels: np.ndarray, target: float) -> float:
-    """The lowest confidence above which answers are correct at least ``target`` of the time."""
-    for threshold in np.round(np.arange(0.05, 0.96, 0.01), 2):
-        given = confidences >= threshold
-        if given.sum() >= 10 and labels[given].mean() >= target:
-            return float(threshold)
-    return 0.95
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -286,11 +210,23 @@ def report(cases: Sequence[Case], calibration: Calibration, threshold: float) ->
     shipped = [
         c
         for c in cases
-        if c.matches
-        and CALIBRATION.confidence(c.matches[0].score) >= DEFAULT_CONFIDENCE_THRESHOLD
+        if c.matches and CALIBRATION.confidence(c.matches[0].score) >= DEFAULT_CONFIDENCE_THRESHOLD
     ]
     emit("answered_rate_shipped_curve", len(shipped) / len(cases) if cases else 0.0, "ratio")
     emit("precision_shipped_curve", _share(shipped, 1), "ratio", answered=len(shipped))
+    # What the API does once `pepite knowledge calibrate` stored the curve fitted on the
+    # past: the community's curve for mined entries, at the default threshold.
+    community = [
+        c
+        for c in cases
+        if c.matches
+        and curve_for(c.matches[0].entry, CALIBRATION, calibration)[0].confidence(
+            c.matches[0].score
+        )
+        >= DEFAULT_CONFIDENCE_THRESHOLD
+    ]
+    emit("answered_rate_community_curve", len(community) / len(cases) if cases else 0.0, "ratio")
+    emit("precision_community_curve", _share(community, 1), "ratio", answered=len(community))
     emit("ask_latency_p50", 1000 * percentile(latencies, 50), "ms")
     emit("ask_latency_p99", 1000 * percentile(latencies, 99), "ms")
     return given

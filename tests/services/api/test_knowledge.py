@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import numpy as np
@@ -11,13 +12,16 @@ from tests.services.api.conftest import Api
 
 from pepite_api.keys import Scope
 from pepite_contracts import AlertRaised, Topic, decode_event
-from pepite_embeddings import EMBEDDING_DIM
+from pepite_embeddings import EMBEDDING_DIM, Embedder
 from pepite_kit import ensure_topics
 from pepite_knowledge import (
+    CalibrationRepository,
+    CommunityCalibration,
     EntryOrigin,
     EntryVectors,
     KnowledgeEntry,
     KnowledgeRepository,
+    embed_entries,
     mined_entry_id,
 )
 
@@ -167,3 +171,102 @@ async def test_other_tenants_and_bad_input_are_refused(api: Api) -> None:
         ).json()
         assert reply["sources"] == []
         assert reply["answered"] is False
+
+
+NVIDIA = (
+    "How do I install the nvidia driver on ubuntu?",
+    "Run sudo ubuntu-drivers autoinstall, then reboot.",
+)
+#: A curve fitted on a community whose past answers rarely repeat: it never answers.
+NEVER = {"slope": 7.8, "intercept": -7.5}
+
+
+async def store_curve(api: Api, community_id: str, slope: float, intercept: float) -> None:
+    await CalibrationRepository(api.state.db).store(
+        CommunityCalibration(
+            community_id=community_id,
+            slope=slope,
+            intercept=intercept,
+            fitted_at=datetime.now(UTC),
+            questions=569,
+            correct=5,
+            hit_rate=5 / 569,
+            target_precision=0.5,
+            recommended_threshold=0.95,
+        )
+    )
+
+
+async def store_mined(api: Api, community_id: str) -> str:
+    now = datetime.now(UTC)
+    mined = KnowledgeEntry(
+        entry_id=mined_entry_id(f"discord:{community_id}:7"),
+        community_id=community_id,
+        origin=EntryOrigin.MINED,
+        question=NVIDIA[0],
+        answer=NVIDIA[1],
+        created_at=now,
+        updated_at=now,
+    )
+    (vectors,) = embed_entries(Embedder(), [mined])
+    await KnowledgeRepository(api.state.db).upsert([(mined, vectors)])
+    return mined.entry_id
+
+
+async def test_a_fitted_curve_sets_the_confidence_of_mined_answers_only(api: Api) -> None:
+    mined_id = await store_mined(api, "acme")
+    nvidia = {"question": "how can I install nvidia drivers on my ubuntu"}
+    password = {"question": "how can I reset the password of my account"}
+    async with await api.client_for("acme", Scope.WRITE) as client:
+        await client.post(f"{BASE}/knowledge", json=PASSWORD)
+        before = (await client.post(f"{BASE}/ask", json=nvidia)).json()
+        curated_before = (await client.post(f"{BASE}/ask", json=password)).json()
+
+        await store_curve(api, "acme", **NEVER)
+        after = (await client.post(f"{BASE}/ask", json=nvidia)).json()
+        curated_after = (await client.post(f"{BASE}/ask", json=password)).json()
+
+        # A new fit is picked up at the next question (the cache follows fitted_at).
+        await store_curve(api, "acme", slope=30.0, intercept=-3.0)
+        refitted = (await client.post(f"{BASE}/ask", json=nvidia)).json()
+
+    assert before["sources"][0]["entry_id"] == mined_id
+    assert before["calibration"] == "default"
+    assert before["answered"] is True
+    assert before["answer"] == NVIDIA[1]
+
+    assert after["sources"][0]["entry_id"] == mined_id
+    assert after["calibration"] == "community"
+    assert after["answered"] is False
+    assert after["alert_id"] is not None
+    assert after["confidence"] < before["confidence"]
+    score = after["sources"][0]["score"]
+    expected = 1 / (1 + math.exp(-(NEVER["slope"] * score + NEVER["intercept"])))
+    assert after["confidence"] == pytest.approx(expected, abs=1e-3)
+
+    # The team's answers keep the default curve.
+    assert curated_before["sources"][0]["origin"] == "curated"
+    assert curated_after["calibration"] == curated_before["calibration"] == "default"
+    assert curated_after["answered"] is curated_before["answered"] is True
+    assert curated_after["confidence"] == curated_before["confidence"]
+
+    assert refitted["calibration"] == "community"
+    assert refitted["answered"] is True
+    assert refitted["confidence"] > after["confidence"]
+
+
+async def test_a_communitys_curve_is_never_used_for_another(api: Api) -> None:
+    await store_mined(api, "acme")
+    await store_mined(api, "other")
+    await store_curve(api, "other", **NEVER)
+    question = {"question": "how can I install nvidia drivers on my ubuntu"}
+    async with await api.client_for("acme", Scope.READ) as acme:
+        mine = (await acme.post(f"{BASE}/ask", json=question)).json()
+    async with await api.client_for("other", Scope.READ) as other:
+        theirs = (await other.post("/v1/communities/other/ask", json=question)).json()
+
+    assert mine["calibration"] == "default"
+    assert mine["answered"] is True
+    assert theirs["calibration"] == "community"
+    assert theirs["answered"] is False
+    assert mine["sources"][0]["score"] == pytest.approx(theirs["sources"][0]["score"], abs=1e-4)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from pepite_embeddings import Embedder, Embedding
@@ -138,8 +139,7 @@ class KnowledgeBase:
     A community's index is built once from its stored entries and rebuilt only when the
     stored version moved (an entry was mined, curated or erased, in any process): a
     question costs one small version read, one embedding and one matrix product. The
-    community's fitted curve is cached the same way, under its own counter in the same
-    version document, so storing a curve does not rebuild the index.
+    community's fitted curve is cached the same way, keyed by when it was fitted.
     """
 
     def __init__(
@@ -166,7 +166,7 @@ class KnowledgeBase:
         self._calibration = calibration
         self._calibrations = calibrations
         self._indexes: dict[str, tuple[int, KnowledgeIndex]] = {}
-        self._curves: dict[str, tuple[int, Calibration | None]] = {}
+        self._curves: dict[str, tuple[datetime | None, Calibration | None]] = {}
         self._loading: dict[str, asyncio.Lock] = {}
 
     async def embed(self, text: str) -> Embedding:
@@ -180,9 +180,7 @@ class KnowledgeBase:
 
     async def index(self, community_id: str) -> KnowledgeIndex:
         """The community's index as stored now (reloaded only after a change)."""
-        return await self._index(community_id, await self._repository.version(community_id))
-
-    async def _index(self, community_id: str, version: int) -> KnowledgeIndex:
+        version = await self._repository.version(community_id)
         cached = self._indexes.get(community_id)
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -196,22 +194,23 @@ class KnowledgeBase:
             self._indexes[community_id] = (version, built)
             return built
 
-    async def _curve(self, community_id: str, version: int) -> Calibration | None:
-        """The community's fitted curve as stored now (read again only after a change)."""
+    async def calibration(self, community_id: str) -> Calibration | None:
+        """The community's fitted curve as stored now; None when it uses the default.
+
+        Only the curve's ``fitted_at`` is read unless it changed since the last question.
+        """
         if self._calibrations is None:
             return None
+        fitted_at = await self._calibrations.fitted_at(community_id)
         cached = self._curves.get(community_id)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached[0] == fitted_at:
             return cached[1]
-        stored: CommunityCalibration | None = await self._calibrations.get(community_id)
+        stored: CommunityCalibration | None = None
+        if fitted_at is not None:
+            stored = await self._calibrations.get(community_id)
         curve = stored.curve if stored is not None else None
-        self._curves[community_id] = (version, curve)
+        self._curves[community_id] = (stored.fitted_at if stored else None, curve)
         return curve
-
-    async def calibration(self, community_id: str) -> Calibration | None:
-        """The community's fitted curve, None when it uses the default."""
-        _, version = await self._repository.versions(community_id)
-        return await self._curve(community_id, version)
 
     async def search(self, community_id: str, question: str, *, k: int = SOURCES) -> list[Match]:
         vector = await self.embed(question)
@@ -219,9 +218,6 @@ class KnowledgeBase:
 
     async def ask(self, community_id: str, question: str) -> Reply:
         """The answer to ``question``, or word that a human will follow up."""
-        vector = await self.embed(question)
-        entries_version, curve_version = await self._repository.versions(community_id)
-        index = await self._index(community_id, entries_version)
-        matches = index.search(vector, question, k=SOURCES)
-        community = await self._curve(community_id, curve_version)
+        matches = await self.search(community_id, question)
+        community = await self.calibration(community_id)
         return reply_from(matches, self._threshold, self._calibration, community)

@@ -6,10 +6,9 @@ into the chance an entry answers is fitted on the community's own history by
 ``pepite knowledge calibrate`` and stored in ``knowledge_calibrations``, one document
 per community. A community without one uses :data:`CALIBRATION`.
 
-Storing a calibration bumps the ``calibration`` counter of the community's document
-in ``knowledge_versions`` (beside the entries' ``version``), so a reader reloads its
-cached curve with the same small read that tells it whether its index is current,
-without rebuilding the index.
+A reader keeps the curve in memory with the ``fitted_at`` it was stored with, and
+reads only that field on each question to tell whether it must reload the curve (as
+the index is reloaded when the knowledge version moves).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from pepite_kit import Database
-from pepite_knowledge.repository import KNOWLEDGE_VERSIONS
 
 KNOWLEDGE_CALIBRATIONS = "knowledge_calibrations"
 
@@ -76,7 +74,11 @@ class CalibrationRepository:
 
     def __init__(self, db: Database) -> None:
         self._calibrations = db[KNOWLEDGE_CALIBRATIONS]
-        self._versions = db[KNOWLEDGE_VERSIONS]
+
+    async def fitted_at(self, community_id: str) -> datetime | None:
+        """When the community's stored curve was fitted (it changes with the curve)."""
+        doc = await self._calibrations.find_one({"_id": community_id}, {"fitted_at": 1})
+        return doc["fitted_at"] if doc else None
 
     async def get(self, community_id: str) -> CommunityCalibration | None:
         doc = await self._calibrations.find_one({"_id": community_id})
@@ -91,15 +93,3 @@ class CalibrationRepository:
         await self._calibrations.replace_one(
             {"_id": calibration.community_id}, document, upsert=True
         )
-        await self._versions.update_one(
-            {"_id": calibration.community_id}, {"$inc": {"calibration": 1}}, upsert=True
-        )
-
-    async def delete(self, community_id: str) -> bool:
-        """Forget the community's curve (it goes back to the default)."""
-        result = await self._calibrations.delete_one({"_id": community_id})
-        if result.deleted_count:
-            await self._versions.update_one(
-                {"_id": community_id}, {"$inc": {"calibration": 1}}, upsert=True
-            )
-        return result.deleted_count > 0

@@ -123,15 +123,7 @@ class KnowledgeRepository:
     async def version(self, community_id: str) -> int:
         """The community's knowledge version: it changes whenever an entry does."""
         doc = await self._versions.find_one({"_id": community_id}, {"version": 1})
-        # The document may hold only a calibration's counter.
-        return int(doc.get("version", 0)) if doc else 0
-
-    async def versions(self, community_id: str) -> tuple[int, int]:
-        """The community's knowledge version and its calibration's (see ``calibration``)."""
-        doc = await self._versions.find_one({"_id": community_id}, {"version": 1, "calibration": 1})
-        if not doc:
-            return 0, 0
-        return int(doc.get("version", 0)), int(doc.get("calibration", 0))
+        return int(doc["version"]) if doc else 0
 
     async def _changed(self, community_id: str) -> None:
         await self._versions.update_one(
