@@ -180,12 +180,14 @@ def score_questions(
     if not questions:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
     vectors = embedder.embed([q.question_text for q in questions])
-    scores: list[float] = []
-    labels: list[int] = []
-    for pair, vector in zip(questions, vectors, strict=True):
-        matches = index.search(vector, pair.question_text, k=1)
-        scores.append(matches[0].score if matches else 0.0)
-        labels.append(int(bool(matches) and judge.same(matches[0].entry.answer, pair.answer_text)))
+    best = [index.search(v, q.question_text, k=1) for q, v in zip(questions, vectors, strict=True)]
+    # Every answer compared is embedded in one batch, not two texts at a time.
+    judge.prepare([q.answer_text for q in questions] + [m[0].entry.answer for m in best if m])
+    scores = [matches[0].score if matches else 0.0 for matches in best]
+    labels = [
+        int(bool(matches) and judge.same(matches[0].entry.answer, pair.answer_text))
+        for pair, matches in zip(questions, best, strict=True)
+    ]
     return np.array(scores, dtype=np.float64), np.array(labels, dtype=np.int64)
 
 
