@@ -19,6 +19,7 @@ from pepite_api.pagination import (
 )
 from pepite_api.problems import COMMON_RESPONSES, ProblemError
 from pepite_api.routes.communities import CommunityIdPath
+from pepite_api.routes.members import MemberIdPath, require_own_member
 from pepite_api.strikes import StrikeRecommendation, StrikeRepository, StrikeRule, after_decision
 from pepite_contracts import MessageKind
 
@@ -119,7 +120,8 @@ async def decide(
 
 @router.get("/members/{member_id}/strikes", response_model=StrikeRecommendation)
 async def member_strikes(
-    community_id: CommunityIdPath, member_id: MessageIdPath, _: ReadKey, db: DbDep
+    community_id: CommunityIdPath, member_id: MemberIdPath, _: ReadKey, db: DbDep
 ) -> StrikeRecommendation:
     """A member's confirmed violations and what the community's rule recommends now."""
+    require_own_member(community_id, member_id)
     return await StrikeRepository(db).standing(community_id, member_id)
