@@ -75,6 +75,21 @@ LEADERBOARD_INDEXES = (
     # Lifetime totals for titles.
     IndexSpec(MONTHLY, [("community_id", 1), ("member_id", 1), ("month", 1)], "member_month"),
     IndexSpec(EVENTS, [("community_id", 1), ("first", 1)], "community_first"),
+    # Days of a range or an event on a theme, channels included, from the index alone.
+    *(
+        IndexSpec(
+            DAILY,
+            [
+                ("community_id", 1),
+                ("day", 1),
+                (f"points.{theme.value}", -1),
+                ("channel_id", 1),
+                ("member_id", 1),
+            ],
+            f"day_{theme.value}",
+        )
+        for theme in Theme
+    ),
     # A month's or a season's ranking on a theme read from the index alone (covered).
     *(
         IndexSpec(
@@ -564,9 +579,8 @@ class LeaderboardReader:
         for collection, match in pipelines:
             match[f"points.{theme.value}"] = {"$gt": 0}
             # Months are summed from their theme's index alone, never from the documents.
-            options: dict[str, Any] = (
-                {"hint": f"month_{theme.value}"} if collection == MONTHLY else {}
-            )
+            prefix = "month" if collection == MONTHLY else "day"
+            options: dict[str, Any] = {"hint": f"{prefix}_{theme.value}"}
             cursor = await self._db[collection].aggregate(
                 [
                     {"$match": match},
@@ -758,20 +772,24 @@ class LeaderboardReader:
     ) -> tuple[Standing, bool]:
         """The member's rank, points, counts, titles and a page of the messages behind
         them; the flag says whether more messages follow."""
-        ranked = competition_ranks(await self.scores(community_id, theme, period))
+        scores, items, names, titles, metrics = await asyncio.gather(
+            self.scores(community_id, theme, period),
+            self.contributions(
+                community_id, member_id, theme, period, limit=limit + 1, after=after
+            ),
+            self.names(community_id, [member_id]),
+            self.titles(community_id, [member_id], period.last),
+            self.period_metrics(community_id, member_id, period),
+        )
+        ranked = competition_ranks(scores)
         rank: int | None = None
         points = 0.0
         for position, ranked_id, ranked_points in ranked:
             if ranked_id == member_id:
                 rank, points = position, ranked_points
                 break
-        items = await self.contributions(
-            community_id, member_id, theme, period, limit=limit + 1, after=after
-        )
         more = len(items) > limit
         items = items[:limit]
-        names = await self.names(community_id, [member_id])
-        titles = await self.titles(community_id, [member_id], period.last)
         standing = Standing(
             community_id=community_id,
             member_id=member_id,
@@ -781,7 +799,7 @@ class LeaderboardReader:
             rank=rank,
             members=len(ranked),
             points=points,
-            metrics=await self.period_metrics(community_id, member_id, period),
+            metrics=metrics,
             titles=titles.get(member_id, []),
             contributions=items,
         )
