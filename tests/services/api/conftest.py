@@ -31,6 +31,8 @@ def api_settings(stack: Stack, db_name: str, kafka_settings: KafkaSettings) -> S
         webhook_allowed_targets=["127.0.0.1"],
         insights_cache_seconds=0,
         key_cache_seconds=0,
+        # In-process apps share one process: the tests that ask load the model then.
+        knowledge_warm_up=False,
     )
 
 

@@ -173,6 +173,10 @@ class KnowledgeBase:
         """The text's embedding, computed in a thread (the model may load on first use)."""
         return await asyncio.to_thread(self._embedder.embed_one, text)
 
+    async def warm_up(self) -> None:
+        """Load the model now, so that the first question is not the one that waits."""
+        await self.embed("warm up")
+
     async def embed_entry(self, entry: KnowledgeEntry) -> EntryVectors:
         """The embeddings an entry is stored with, computed in a thread."""
         (vectors,) = await asyncio.to_thread(embed_entries, self._embedder, [entry])

@@ -43,6 +43,7 @@ from pepite_api.routes import (
     questions,
     topics,
 )
+from pepite_api.routes.knowledge import new_knowledge_base
 from pepite_api.settings import Settings
 from pepite_api.strikes import STRIKE_INDEXES
 from pepite_api.webhooks.repository import WEBHOOK_INDEXES
@@ -104,6 +105,15 @@ def create_app(settings: Settings) -> FastAPI:
             # every request under way while they do.
             gc.collect()
             gc.freeze()
+            # The FAQ's model takes seconds to load: load it beside serving, not on
+            # the first question (whose asker would wait for it).
+            app.state.knowledge = new_knowledge_base(app.state.api)
+            warming = asyncio.create_task(
+                app.state.knowledge.warm_up()
+                if settings.knowledge_warm_up
+                else asyncio.sleep(0),
+                name="warm-up-faq",
+            )
             sharing = asyncio.create_task(
                 share_rate_limits(
                     limiter, RateUsageRepository(db), sync_s=settings.rate_limit_sync_seconds
@@ -114,7 +124,8 @@ def create_app(settings: Settings) -> FastAPI:
                 yield
             finally:
                 sharing.cancel()
-                await asyncio.gather(sharing, return_exceptions=True)
+                warming.cancel()
+                await asyncio.gather(sharing, warming, return_exceptions=True)
 
     app = FastAPI(
         title="Pépite API",

@@ -74,3 +74,6 @@ class Settings(ServiceSettings):
     #: /ask answers from the knowledge base when its confidence (an estimated chance of
     #: being right, calibrated by bench/faq_eval.py) reaches this; below, a human is asked.
     knowledge_confidence_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Load the FAQ's embedding model at start-up (in the background) rather than on
+    #: the first question; off saves memory in a process that never answers questions.
+    knowledge_warm_up: bool = True

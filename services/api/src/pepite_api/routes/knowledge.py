@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pepite_api.deps import DbDep, PublisherDep, ReadKey, StateDep, WriteKey
+from pepite_api.deps import ApiState, DbDep, PublisherDep, ReadKey, StateDep, WriteKey
 from pepite_api.pagination import (
     CursorQuery,
     LimitQuery,
@@ -148,16 +148,21 @@ class Entry(BaseModel):
         )
 
 
+def new_knowledge_base(state: ApiState) -> KnowledgeBase:
+    """The knowledge base the routes answer from (one per process: it caches indexes)."""
+    return KnowledgeBase(
+        KnowledgeRepository(state.db),
+        Embedder(),
+        threshold=state.settings.knowledge_confidence_threshold,
+        calibrations=CalibrationRepository(state.db),
+    )
+
+
 def knowledge_base(request: Request, state: StateDep) -> KnowledgeBase:
-    """The app's knowledge base, made on first use (its model loads on the first ask)."""
+    """The app's knowledge base (made at start-up by the app, or here on first use)."""
     knowledge: KnowledgeBase | None = getattr(request.app.state, "knowledge", None)
     if knowledge is None:
-        knowledge = KnowledgeBase(
-            KnowledgeRepository(state.db),
-            Embedder(),
-            threshold=state.settings.knowledge_confidence_threshold,
-            calibrations=CalibrationRepository(state.db),
-        )
+        knowledge = new_knowledge_base(state)
         request.app.state.knowledge = knowledge
     return knowledge
 
