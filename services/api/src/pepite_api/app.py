@@ -109,9 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
             # the first question (whose asker would wait for it).
             app.state.knowledge = new_knowledge_base(app.state.api)
             warming = asyncio.create_task(
-                app.state.knowledge.warm_up()
-                if settings.knowledge_warm_up
-                else asyncio.sleep(0),
+                app.state.knowledge.warm_up() if settings.knowledge_warm_up else asyncio.sleep(0),
                 name="warm-up-faq",
             )
             sharing = asyncio.create_task(
