@@ -35,9 +35,7 @@ def main() -> None:
             notifications_topic=settings.topic_name(Topic.NOTIFICATIONS),
             rules=alert_rules(settings),
         )
-        scores = ScoresHandler(
-            ScoreUpdater(ScoresRepository(runtime.db), scoring_policy(settings))
-        )
+        scores = ScoresHandler(ScoreUpdater(ScoresRepository(runtime.db), scoring_policy(settings)))
         kpi_repository = KpiRepository(runtime.db)
         kpis = KpiEventsHandler(
             KpiUpdater(
