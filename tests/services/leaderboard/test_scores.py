@@ -47,6 +47,7 @@ from pepite_reports.leaderboards import (
     CONTRIBUTIONS,
     DAILY,
     MONTHLY,
+    SEASONAL,
     LeaderboardConfigRepository,
     LeaderboardEvent,
     LeaderboardReader,
@@ -203,7 +204,7 @@ async def board(db: Database, theme: Theme, period: str = "2024-05") -> list[tup
 async def snapshot(db: Database) -> dict[str, list[dict[str, Any]]]:
     """Every rollup and contribution's points, without write times."""
     found: dict[str, list[dict[str, Any]]] = {}
-    for name in (DAILY, MONTHLY, CONTRIBUTIONS):
+    for name in (DAILY, MONTHLY, SEASONAL, CONTRIBUTIONS):
         projection = {"updated_at": 0, "thanks": 0}
         found[name] = await db[name].find({}, projection).sort("_id", 1).to_list()
     return found
@@ -351,7 +352,7 @@ async def test_an_erased_member_disappears_and_their_thanks_keep_no_trace_of_the
     alice = member_id("alice")
     await handler([MemberErased(community_id=COMMUNITY, payload=erasure)])
     await handler([MemberErased(community_id=COMMUNITY, payload=erasure)])
-    for name in (CONTRIBUTIONS, DAILY, MONTHLY):
+    for name in (CONTRIBUTIONS, DAILY, MONTHLY, SEASONAL):
         assert await mongo_db[name].count_documents({"member_id": erasure.member_id}) == 0
     assert (
         await mongo_db[CONTRIBUTIONS].count_documents({"thanks.member_id": erasure.member_id}) == 0
@@ -414,6 +415,8 @@ def test_ranks_and_rollup_plans() -> None:
         ("2024-01-15", "2024-01-31"),
         ("2024-04-01", "2024-04-02"),
     ]
+    whole = plan_rollups(range_period(datetime(2024, 4, 1).date(), datetime(2024, 7, 31).date()))
+    assert (whole.seasons, whole.months, whole.day_ranges) == (("2024-Q2",), ("2024-07",), ())
     with pytest.raises(ValueError, match="2024-13"):
         named_period("2024-13")
 

@@ -7,10 +7,11 @@ The leaderboard service keeps three collections up to date as messages are analy
   and why; this is what a member reads to see how their score was made.
 - ``leaderboard_daily``: per community, member, UTC day and channel, the points of each
   theme and the counts titles are measured on.
-- ``leaderboard_monthly``: the same per member and month, all channels together.
+- ``leaderboard_monthly`` and ``leaderboard_seasonal``: the same per member and month,
+  and per member and calendar quarter, all channels together.
 
 Every query here reads rollups, never messages: a month or a season reads one document
-per member and month; a custom event or a range that does not start and end on month
+per member and month or season; a custom event or a range that does not start and end on month
 boundaries reads the daily rollups for the partial months (and only those). Ranks are
 computed per query; titles from the member's totals up to the end of the period.
 """
@@ -34,6 +35,7 @@ from pepite_kit import Database, IndexSpec
 CONTRIBUTIONS = "leaderboard_contributions"
 DAILY = "leaderboard_daily"
 MONTHLY = "leaderboard_monthly"
+SEASONAL = "leaderboard_seasonal"
 TITLES = "leaderboard_titles"
 EVENTS = "leaderboard_events"
 MEMBERS = "members"
@@ -90,7 +92,17 @@ LEADERBOARD_INDEXES = (
         )
         for theme in Theme
     ),
-    # A month's or a season's ranking on a theme read from the index alone (covered).
+    # A season's ranking on a theme read from the index alone (covered).
+    *(
+        IndexSpec(
+            SEASONAL,
+            [("community_id", 1), ("season", 1), (f"points.{theme.value}", -1), ("member_id", 1)],
+            f"season_{theme.value}",
+        )
+        for theme in Theme
+    ),
+    IndexSpec(SEASONAL, [("community_id", 1), ("member_id", 1), ("season", 1)], "member_season"),
+    # A month's ranking on a theme read from the index alone (covered).
     *(
         IndexSpec(
             MONTHLY,
@@ -343,11 +355,12 @@ def range_period(first: date, last: date, channels: Iterable[str] = ()) -> Perio
 
 @dataclass(frozen=True)
 class RollupPlan:
-    """Which rollups answer a period: whole months from the monthly ones, other days from
-    the daily ones."""
+    """Which rollups answer a period: whole seasons from the seasonal ones, other whole
+    months from the monthly ones, other days from the daily ones."""
 
     months: tuple[str, ...]
     day_ranges: tuple[tuple[date, date], ...]
+    seasons: tuple[str, ...] = ()
 
 
 def plan_rollups(period: Period) -> RollupPlan:
@@ -370,7 +383,12 @@ def plan_rollups(period: Period) -> RollupPlan:
         else:
             ranges.append((day, end))
         day = end + timedelta(days=1)
-    return RollupPlan(tuple(months), tuple(ranges))
+    by_season: dict[str, list[str]] = defaultdict(list)
+    for month in months:
+        by_season[season_label(date.fromisoformat(month + "-01"))].append(month)
+    seasons = tuple(label for label, within in by_season.items() if len(within) == 3)
+    rest = tuple(m for m in months if season_label(date.fromisoformat(m + "-01")) not in seasons)
+    return RollupPlan(rest, tuple(ranges), seasons)
 
 
 class EarnedTitle(BaseModel):
@@ -565,6 +583,10 @@ class LeaderboardReader:
         totals: dict[str, float] = defaultdict(float)
         plan = plan_rollups(period)
         pipelines: list[tuple[str, dict[str, Any]]] = []
+        if plan.seasons:
+            pipelines.append(
+                (SEASONAL, {"community_id": community_id, "season": {"$in": list(plan.seasons)}})
+            )
         if plan.months:
             match: dict[str, Any] = {
                 "community_id": community_id,
@@ -579,7 +601,7 @@ class LeaderboardReader:
         for collection, match in pipelines:
             match[f"points.{theme.value}"] = {"$gt": 0}
             # Months are summed from their theme's index alone, never from the documents.
-            prefix = "month" if collection == MONTHLY else "day"
+            prefix = {MONTHLY: "month", SEASONAL: "season"}.get(collection, "day")
             options: dict[str, Any] = {"hint": f"{prefix}_{theme.value}"}
             cursor = await self._db[collection].aggregate(
                 [
@@ -688,6 +710,17 @@ class LeaderboardReader:
         plan = plan_rollups(period)
         metrics: dict[str, int] = defaultdict(int)
         queries: list[tuple[str, dict[str, Any]]] = []
+        if plan.seasons:
+            queries.append(
+                (
+                    SEASONAL,
+                    {
+                        "community_id": community_id,
+                        "member_id": member_id,
+                        "season": {"$in": list(plan.seasons)},
+                    },
+                )
+            )
         if plan.months:
             queries.append(
                 (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
@@ -35,9 +35,11 @@ from pepite_reports.leaderboards import (
     DAILY,
     LEADERBOARD_INDEXES,
     MONTHLY,
+    SEASONAL,
     Metric,
     Theme,
     month_label,
+    season_label,
 )
 
 MESSAGES = "messages"
@@ -475,6 +477,55 @@ class ScoresRepository:
                 )
             if ops:
                 await self._db[MONTHLY].bulk_write(ops, ordered=False)
+            await self._recompute_seasons(community_id, {(m, month) for _, m, month in wanted})
+
+    async def _recompute_seasons(self, community_id: str, keys: set[tuple[str, str]]) -> None:
+        """Each touched member season's rollup from its (at most three) months."""
+        seasons = {
+            (member, season_label(date.fromisoformat(month + "-01"))) for member, month in keys
+        }
+        months = sorted(
+            {
+                f"{season[:4]}-{3 * (int(season[-1]) - 1) + offset:02d}"
+                for _, season in seasons
+                for offset in (1, 2, 3)
+            }
+        )
+        cursor = self._db[MONTHLY].find(
+            {
+                "community_id": community_id,
+                "member_id": {"$in": sorted({m for m, _ in seasons})},
+                "month": {"$in": months},
+            },
+            {"member_id": 1, "month": 1, "points": 1, "metrics": 1},
+        )
+        sums: dict[tuple[str, str], tuple[dict[str, float], dict[str, int]]] = {}
+        async for doc in cursor:
+            key = (doc["member_id"], season_label(date.fromisoformat(doc["month"] + "-01")))
+            if key not in seasons:
+                continue
+            points, metrics = sums.setdefault(key, ({}, {}))
+            for name, value in (doc.get("points") or {}).items():
+                points[name] = round(points.get(name, 0.0) + float(value), 4)
+            for name, count in (doc.get("metrics") or {}).items():
+                metrics[name] = metrics.get(name, 0) + int(count)
+        ops: list[Any] = []
+        for member_id, season in sorted(seasons):
+            season_id = f"{community_id}|{member_id}|{season}"
+            found = sums.get((member_id, season))
+            if found is None:
+                ops.append(DeleteOne({"_id": season_id}))
+                continue
+            doc = {
+                "community_id": community_id,
+                "member_id": member_id,
+                "season": season,
+                "points": found[0],
+                "metrics": found[1],
+            }
+            ops.append(ReplaceOne({"_id": season_id}, doc, upsert=True))
+        if ops:
+            await self._db[SEASONAL].bulk_write(ops, ordered=False)
 
     async def mark_dirty(self, months: Iterable[tuple[str, str]]) -> None:
         """Remember that these (community, month) rankings may have changed."""
@@ -518,7 +569,7 @@ class ScoresRepository:
     # ----- rebuild and erasure -----
 
     async def clear_community(self, community_id: str) -> None:
-        for collection in (CONTRIBUTIONS, DAILY, MONTHLY):
+        for collection in (CONTRIBUTIONS, DAILY, MONTHLY, SEASONAL):
             await self._db[collection].delete_many({"community_id": community_id})
 
     async def erase(self, community_id: str, member_id: str, pseudonym: str) -> list[MemberDay]:
@@ -530,6 +581,7 @@ class ScoresRepository:
         await self._db[CONTRIBUTIONS].delete_many(query)
         await self._db[DAILY].delete_many(query)
         await self._db[MONTHLY].delete_many(query)
+        await self._db[SEASONAL].delete_many(query)
         cursor = self._db[CONTRIBUTIONS].find(
             {"community_id": community_id, "source": SOURCE_THANKS, "thanks.member_id": member_id},
             {"member_id": 1, "day": 1},
