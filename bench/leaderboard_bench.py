@@ -227,6 +227,7 @@ async def main() -> None:
                     "leaderboard_contributions",
                     "leaderboard_daily",
                     "leaderboard_monthly",
+                    "leaderboard_seasonal",
                 )
             }
             emit("leaderboard_rollup_documents", sum(counts.values()), "documents", **counts)
