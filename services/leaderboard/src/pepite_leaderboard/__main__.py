@@ -44,40 +44,27 @@ def main() -> None:
             ),
             kpi_repository,
         )
+
+        def following_analyses(name: str, group_id: str, handler: Any) -> ConsumerLoop[Any]:
+            """A loop of its own group over analyses and member events (erasures)."""
+            return event_loop_for(
+                name=name,
+                settings=settings,
+                group_id=group_id,
+                handlers={
+                    settings.topic_name(Topic.MESSAGES_ANALYZED): handler,
+                    settings.topic_name(Topic.MEMBERS_EVENTS): handler,
+                },
+                publisher=runtime.publisher,
+            )
+
         return [
             # Community KPIs: rollups follow analyses and joins; erasures drop member ids.
-            event_loop_for(
-                name="kpis",
-                settings=settings,
-                group_id=settings.kpi_consumer_group,
-                handlers={
-                    settings.topic_name(Topic.MESSAGES_ANALYZED): kpis,
-                    settings.topic_name(Topic.MEMBERS_EVENTS): kpis,
-                },
-                publisher=runtime.publisher,
-            ),
+            following_analyses("kpis", settings.kpi_consumer_group, kpis),
             # Spikes and crisis signals follow analyses; erasures reach their records.
-            event_loop_for(
-                name="alerts",
-                settings=settings,
-                group_id=settings.alerts_consumer_group,
-                handlers={
-                    settings.topic_name(Topic.MESSAGES_ANALYZED): alerts,
-                    settings.topic_name(Topic.MEMBERS_EVENTS): alerts,
-                },
-                publisher=runtime.publisher,
-            ),
+            following_analyses("alerts", settings.alerts_consumer_group, alerts),
             # Themed leaderboards: scores follow analyses; erasures remove them.
-            event_loop_for(
-                name="scores",
-                settings=settings,
-                group_id=settings.leaderboard_consumer_group,
-                handlers={
-                    settings.topic_name(Topic.MESSAGES_ANALYZED): scores,
-                    settings.topic_name(Topic.MEMBERS_EVENTS): scores,
-                },
-                publisher=runtime.publisher,
-            ),
+            following_analyses("scores", settings.leaderboard_consumer_group, scores),
         ]
 
     def background(runtime: Runtime) -> Sequence[Callable[[], Awaitable[None]]]:
