@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from pepite_api.digests import PERSONAL_DIGESTS
 from pepite_api.identities import MEMBERS, PEOPLE, IdentityRepository
 from pepite_api.journals import JournalReader
 from pepite_api.moderation import MODERATION_ITEMS, ModerationRepository
@@ -27,6 +28,8 @@ from pepite_contracts import (
     partition_key,
 )
 from pepite_kit import Database, EventPublisher, IndexSpec, KafkaSettings
+from pepite_knowledge.repository import KNOWLEDGE_ENTRIES
+from pepite_reports.leaderboards import CONTRIBUTIONS, MONTHLY, SEASONAL
 
 CONSENTS = "consents"
 ERASURES = "erasures"
@@ -178,6 +181,21 @@ class MemberExport(BaseModel):
     journals: list[dict[str, Any]] = Field(
         description="The member's journal entries (only while their journal is on)."
     )
+    personal_digests: list[dict[str, Any]] = Field(
+        description="Digests written for the member (only while personalization is on)."
+    )
+    knowledge_entries: list[dict[str, Any]] = Field(
+        description="FAQ entries mined from a question or an answer the member wrote."
+    )
+    leaderboard_months: list[dict[str, Any]] = Field(
+        description="The member's leaderboard points and counts, per month."
+    )
+    leaderboard_seasons: list[dict[str, Any]] = Field(
+        description="The member's leaderboard points and counts, per season."
+    )
+    leaderboard_contributions: list[dict[str, Any]] = Field(
+        description="Every message that earned (or was refused) leaderboard points."
+    )
 
 
 _EXPORT_DROP = {"content_digest", "analysis_digest", "version_at", "topic_pending"}
@@ -223,4 +241,28 @@ async def export_member(
     async for doc in JournalReader(db).documents(community_id, member_id):
         yield (b"" if first else b",") + any_json.dump_json(doc)
         first = False
-    yield b"]}"
+    yield b"]"
+    # The parts other services store about the member, each under its own key; vectors
+    # are derived from the text and mean nothing to a reader.
+    member_parts: tuple[tuple[str, str, dict[str, Any], dict[str, Any] | None], ...] = (
+        ("personal_digests", PERSONAL_DIGESTS, {"member_id": member_id}, None),
+        (
+            "knowledge_entries",
+            KNOWLEDGE_ENTRIES,
+            {"$or": [{"question_author_id": member_id}, {"answer_author_id": member_id}]},
+            {"vector": 0, "answer_vector": 0, "content_digest": 0},
+        ),
+        ("leaderboard_months", MONTHLY, {"member_id": member_id}, None),
+        ("leaderboard_seasons", SEASONAL, {"member_id": member_id}, None),
+        ("leaderboard_contributions", CONTRIBUTIONS, {"member_id": member_id}, None),
+    )
+    for key, collection, query, projection in member_parts:
+        yield b',"' + key.encode() + b'":['
+        first = True
+        async for doc in (
+            db[collection].find({"community_id": community_id, **query}, projection).sort("_id", 1)
+        ):
+            yield (b"" if first else b",") + any_json.dump_json(doc)
+            first = False
+        yield b"]"
+    yield b"}"
