@@ -82,7 +82,7 @@ def main() -> None:
             # A misconfigured LLM stops the service at start-up rather than at 9 on Monday.
             writer=build_writer(settings, runtime.db),
         )
-        knowledge = KnowledgeBuilder(runtime.db, Embedder())
+        knowledge = KnowledgeBuilder(runtime.db, Embedder(), poll_s=settings.knowledge_poll_seconds)
         journals = JournalScheduler(
             runtime.db,
             poll_s=settings.journal_poll_seconds,

@@ -44,6 +44,8 @@ class Settings(ServiceSettings, OpenAISettings):
     #: it builds at most for a member (when their journal is turned on, or after a pause).
     journal_poll_seconds: float = Field(default=300.0, gt=0)
     journal_catch_up_days: int = Field(default=31, ge=1, le=366)
+    #: How often the FAQ miner looks for questions answered since its last look.
+    knowledge_poll_seconds: float = Field(default=300.0, gt=0)
     #: A member's question to everyone is listed and alerted once it has waited this long
     #: without an answer (a community's ``unanswered.after_hours`` overrides it); older
     #: than the horizon it is no longer watched. The watcher looks every poll.
