@@ -8,6 +8,8 @@ topic prefix and database).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -17,9 +19,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,6 +46,22 @@ _NEED_SECRETS_KEY = frozenset({"api", "api-worker"})
 
 def data_dir() -> Path:
     return Path(os.environ.get("PEPITE_DATA_DIR", REPO_ROOT / ".pepite" / "data")).resolve()
+
+
+#: The ``env`` label of the services ``make up`` starts; others take their topic prefix.
+LOCAL_ENV = "local"
+
+#: The file_sd targets file Prometheus of the local stack reads (deploy/local/stack.py
+#: renders its path into the scrape config), inside the data folder.
+TARGETS_FILE_NAME = "prometheus-targets.json"
+
+#: Where a target's process id is kept: a ``__meta_`` label is dropped by Prometheus
+#: after relabeling, so it never reaches the stored series.
+_PID_LABEL = "__meta_pepite_pid"
+
+
+def targets_file() -> Path:
+    return data_dir() / TARGETS_FILE_NAME
 
 
 def service_ports() -> dict[str, int]:
@@ -78,6 +97,71 @@ def local_secrets_key() -> str:
     return path.read_text().strip()
 
 
+# ----- Prometheus targets: every started service registers itself -----
+
+
+@contextlib.contextmanager
+def _targets_locked() -> Iterator[list[dict[str, Any]]]:
+    """The registered targets, to edit in place; written back atomically on exit.
+
+    Services are started by several processes at once (``make up``, test sessions,
+    benchmarks), so edits take turns on a lock file, and the file is replaced, never
+    rewritten in place, so Prometheus never reads half of it. Entries of processes
+    that are gone (a test session killed before it could stop its services) are
+    dropped on every edit.
+    """
+    path = targets_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(f".{path.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            groups: list[dict[str, Any]] = []
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                loaded = json.loads(path.read_text())
+                if isinstance(loaded, list):
+                    groups = [group for group in loaded if _owner_alive(group)]
+            yield groups
+            draft = path.with_name(f".{path.name}.{os.getpid()}")
+            draft.write_text(json.dumps(groups, indent=2) + "\n")
+            os.replace(draft, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _owner_alive(group: Mapping[str, Any]) -> bool:
+    try:
+        pid = int(group.get("labels", {}).get(_PID_LABEL, ""))
+    except (TypeError, ValueError):
+        return False
+    return _alive(pid)
+
+
+def register_target(name: str, port: int, pid: int, env_label: str) -> None:
+    """Let the local Prometheus scrape ``127.0.0.1:port`` as ``service=name, env=env_label``."""
+    address = f"127.0.0.1:{port}"
+    with _targets_locked() as groups:
+        groups[:] = [group for group in groups if address not in group.get("targets", [])]
+        groups.append(
+            {
+                "targets": [address],
+                "labels": {"service": name, "env": env_label, _PID_LABEL: str(pid)},
+            }
+        )
+
+
+def unregister_target(port: int) -> None:
+    """Stop scraping ``127.0.0.1:port`` (a no-op when it is not registered)."""
+    address = f"127.0.0.1:{port}"
+    with _targets_locked() as groups:
+        groups[:] = [group for group in groups if address not in group.get("targets", [])]
+
+
+def env_label(env: Mapping[str, str]) -> str:
+    """The ``env`` label of a service run with ``env``: its topic prefix, else ``local``."""
+    prefix = env.get("PEPITE_KAFKA_TOPIC_PREFIX", "").strip(".")
+    return prefix or LOCAL_ENV
+
+
 @dataclass
 class ServiceProcess:
     """One service process: started, probed on /healthz, stopped or killed."""
@@ -87,6 +171,8 @@ class ServiceProcess:
     env: Mapping[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    #: The ``env`` label Prometheus scrapes it with; by default its topic prefix.
+    scrape_env: str | None = None
 
     @property
     def url(self) -> str:
@@ -113,6 +199,7 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             start_new_session=detached,
         )
+        register_target(self.name, self.port, self.process.pid, self.scrape_env or env_label(env))
         return self
 
     @property
@@ -145,8 +232,11 @@ class ServiceProcess:
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
         """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
+        if self.process is None:
+            return None
+        unregister_target(self.port)
+        if self.process.poll() is not None:
+            return self.process.returncode
         self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout=timeout_s)
@@ -159,6 +249,8 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.process is not None:
+            unregister_target(self.port)
 
     def _log_hint(self) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -216,9 +308,13 @@ def up(stack_env: Mapping[str, str]) -> int:
     started: list[ServiceProcess] = []
     for name, port in service_ports().items():
         if (pid := _read_pid(name)) is not None:
+            # Registered again in case the targets file was wiped since it started.
+            register_target(name, port, pid, LOCAL_ENV)
             print(f"{name}: already running (pid {pid}) on 127.0.0.1:{port}")
             continue
-        service = ServiceProcess(name, port, stack_env, data_dir() / "logs" / f"{name}.log")
+        service = ServiceProcess(
+            name, port, stack_env, data_dir() / "logs" / f"{name}.log", scrape_env=LOCAL_ENV
+        )
         service.start(detached=True)
         _pid_file(name).parent.mkdir(parents=True, exist_ok=True)
         _pid_file(name).write_text(str(service.pid))
@@ -234,7 +330,9 @@ def up(stack_env: Mapping[str, str]) -> int:
 
 
 def down() -> int:
+    ports = service_ports()
     for name in DEFAULT_PORTS:
+        unregister_target(ports[name])
         pid = _read_pid(name)
         if pid is None:
             _pid_file(name).unlink(missing_ok=True)

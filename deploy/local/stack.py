@@ -56,6 +56,9 @@ from typing import Any, Self, TextIO
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_TEMPLATE = REPO_ROOT / "deploy" / "prometheus" / "prometheus.local.yml"
+#: Scrape targets in the data folder, written by deploy/local/services.py as it starts
+#: and stops services (file_sd): the ports of test services are only known then.
+PROMETHEUS_TARGETS = "prometheus-targets.json"
 HOST = "127.0.0.1"
 REPLICA_SET = "rs0"
 
@@ -976,6 +979,15 @@ class MongoDB(Part):
         return f"replica set {REPLICA_SET} primary at {self.address} (pid {pid})"
 
 
+def render_prometheus_config(template: str, port: int, data_dir: Path) -> str:
+    """The local scrape config: ``template`` with its placeholders filled in."""
+    return (
+        template.replace("{{PROMETHEUS_ADDRESS}}", f"{HOST}:{port}")
+        .replace("{{RULES_DIR}}", str(PROMETHEUS_TEMPLATE.parent / "rules"))
+        .replace("{{TARGETS_FILE}}", str(data_dir / PROMETHEUS_TARGETS))
+    )
+
+
 class Prometheus(Part):
     name = "prometheus"
     executable = "prometheus"
@@ -988,6 +1000,10 @@ class Prometheus(Part):
     @property
     def config_file(self) -> Path:
         return self.config.data_dir / "prometheus.yml"
+
+    @property
+    def targets_file(self) -> Path:
+        return self.config.data_dir / PROMETHEUS_TARGETS
 
     def install(self, installer: Installer) -> None:
         on_path = shutil.which("prometheus")
@@ -1004,12 +1020,13 @@ class Prometheus(Part):
         except OSError as exc:
             raise StackError(f"prometheus: cannot read {PROMETHEUS_TEMPLATE}: {exc}") from None
         header = f"# Rendered by deploy/local/stack.py from {PROMETHEUS_TEMPLATE}.\n"
-        text = header + template.replace("{{PROMETHEUS_ADDRESS}}", f"{HOST}:{self.port}").replace(
-            "{{RULES_DIR}}", str(PROMETHEUS_TEMPLATE.parent / "rules")
-        )
+        text = header + render_prometheus_config(template, self.port, self.config.data_dir)
         old = self.config_file.read_text() if self.config_file.exists() else None
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        if not self.targets_file.exists():
+            # An empty list until a service registers, so Prometheus has nothing to report.
+            self.targets_file.write_text("[]\n")
         if text != old:
-            self.config_file.parent.mkdir(parents=True, exist_ok=True)
             self.config_file.write_text(text)
         return text != old
 
@@ -1103,7 +1120,8 @@ def down(config: Config | None = None, *, wipe: bool = False, quiet: bool = Fals
             part.down()
         if wipe:
             removed = []
-            for name in ("mongodb", "prometheus", "logs", "run", "prometheus.yml"):
+            wiped = ("mongodb", "prometheus", "logs", "run", "prometheus.yml", PROMETHEUS_TARGETS)
+            for name in wiped:
                 path = config.data_dir / name
                 if path.is_dir():
                     shutil.rmtree(path)
