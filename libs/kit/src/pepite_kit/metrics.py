@@ -1,7 +1,8 @@
 """Every Prometheus metric Pépite exports, defined once.
 
-Labels take only bounded values (topic, consumer group, route template, status class):
-never a member id, message id or free text.
+Labels take only bounded values (topic, consumer group, route template, status class,
+enums of the contracts, and community ids capped in number): never a member id, message
+id or free text. tests/services/api/test_metrics_cardinality.py holds them to it.
 """
 
 from __future__ import annotations
@@ -146,4 +147,63 @@ LEADERBOARD_NOTICES = Counter(
     "pepite_leaderboard_notices_total",
     "leaderboard.updated notices published (a ranking's top changed), by theme.",
     ["theme"],
+)
+WEBHOOK_RETRIES = Counter(
+    "pepite_webhook_retries_total",
+    "Webhook delivery attempts after a delivery's first (retries and redeliveries), by event type.",
+    ["event_type"],
+)
+
+# The gauges below are set by one process only, the API's worker, which reads them from
+# MongoDB and the broker on a timer (pepite_api.community_gauges_refresher). Communities
+# exported are capped (PEPITE_COMMUNITY_GAUGES_MAX_COMMUNITIES, most active first) and a
+# community that drops out of the cap loses its series.
+DEAD_LETTER_RECORDS = Gauge(
+    "pepite_dead_letter_records",
+    "Records waiting on a dead-letter topic (end minus start offset, summed over partitions);"
+    " topic is the dead-letter topic's name without the deployment's prefix.",
+    ["topic"],
+)
+COMMUNITY_MESSAGES_24H = Gauge(
+    "pepite_community_messages_24h",
+    "Messages stored for the community whose message time is within the last 24 hours.",
+    ["community"],
+)
+COMMUNITY_LAST_INGESTED = Gauge(
+    "pepite_community_last_ingested_timestamp_seconds",
+    "Unix time at which the community's most recently stored message was stored.",
+    ["community"],
+)
+COMMUNITY_INSIGHTS_7D = Gauge(
+    "pepite_community_insights_7d",
+    "Insight messages of each kind over the last 7 UTC days (today included), from the daily"
+    " rollups.",
+    ["community", "kind"],
+)
+COMMUNITY_SENTIMENT_7D = Gauge(
+    "pepite_community_sentiment_7d",
+    "Analyzed messages of each sentiment over the last 7 UTC days (today included), from the"
+    " daily rollups.",
+    ["community", "sentiment"],
+)
+COMMUNITY_OPEN_ALERTS = Gauge(
+    "pepite_community_open_alerts",
+    "Alerts raised and neither acknowledged nor resolved, by kind.",
+    ["community", "kind"],
+)
+COMMUNITY_GAUGES_REFRESHED = Gauge(
+    "pepite_community_gauges_refreshed_timestamp_seconds",
+    "Unix time of the last successful refresh of the community gauges.",
+)
+GAUGES_REFRESH_ERRORS = Counter(
+    "pepite_gauges_refresh_errors_total",
+    "Failed refreshes of the worker's gauges (part: communities or dead_letters); the"
+    " gauges keep their previous values.",
+    ["part"],
+)
+GAUGES_REFRESH_SECONDS = Histogram(
+    "pepite_gauges_refresh_seconds",
+    "Time one refresh of the worker's gauges took (part: communities or dead_letters).",
+    ["part"],
+    buckets=_LATENCY_BUCKETS,
 )

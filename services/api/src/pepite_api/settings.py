@@ -69,6 +69,12 @@ class Settings(ServiceSettings):
     #: Port of the webhook worker's /healthz and /metrics (``python -m pepite_api.worker``),
     #: apart from the API's so both run on one host.
     api_worker_port: int = Field(default=8105, ge=0, le=65535)
+    #: How often the webhook worker refreshes the community and dead-letter gauges it
+    #: exports on /metrics (see docs/observability.md).
+    community_gauges_seconds: float = Field(default=30.0, gt=0)
+    #: Communities those gauges cover at most, the most active first: each is a label
+    #: value, so this bounds the series Prometheus stores.
+    community_gauges_max_communities: int = Field(default=200, ge=1)
     #: Messages scoring at least this on a moderation score join the moderation queue.
     moderation_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     #: /ask answers from the knowledge base when its confidence (an estimated chance of

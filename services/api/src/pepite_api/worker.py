@@ -1,10 +1,14 @@
-"""Deliver webhooks and keep the moderation queue: ``python -m pepite_api.worker``.
+"""Deliver webhooks, keep the moderation queue, export the community gauges:
+``python -m pepite_api.worker``.
 
 Consumes the notifications topic, stores one delivery per event and subscription that
 asked for it, and attempts the deliveries (and their retries) in the background. It
 runs apart from the API so that slow receivers never hold a request, and any number
 of workers can run side by side: they share the topic through their consumer group
-and the deliveries through leases (see ``pepite_api.webhooks.dispatcher``).
+and the deliveries through leases (see ``pepite_api.webhooks.dispatcher``). It also
+refreshes the per-community and dead-letter gauges on its /metrics
+(``pepite_api.community_gauges_refresher``): one process exports them, not every
+service; with several workers, each exports the same values.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from pepite_api.community_gauges_refresher import GaugeRefresher
+from pepite_api.community_gauges_repository import COMMUNITY_GAUGE_INDEXES
 from pepite_api.moderation import MODERATION_INDEXES, ModerationQueueHandler, ModerationRepository
 from pepite_api.settings import Settings
 from pepite_api.webhooks.crypto import SECRETS_KEY_SETTING, SecretBox
@@ -88,12 +94,13 @@ class WebhookWorker:
         ]
 
     def build_background(self, runtime: Runtime) -> Sequence[Callable[[], Awaitable[None]]]:
-        return [self.dispatcher(runtime).run_forever]
+        gauges = GaugeRefresher(runtime.db, self.settings)
+        return [self.dispatcher(runtime).run_forever, gauges.run_forever]
 
     def spec(self) -> WorkerSpec:
         return WorkerSpec(
             name=SERVICE_NAME,
-            indexes=[*WEBHOOK_INDEXES, *MODERATION_INDEXES],
+            indexes=[*WEBHOOK_INDEXES, *MODERATION_INDEXES, *COMMUNITY_GAUGE_INDEXES],
             build_loops=self.build_loops,
             build_background=self.build_background,
         )

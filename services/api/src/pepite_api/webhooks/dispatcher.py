@@ -37,6 +37,7 @@ from pepite_kit.metrics import (
     WEBHOOK_ATTEMPTS,
     WEBHOOK_DELIVERIES_FAILED,
     WEBHOOK_DELIVERIES_SUCCEEDED,
+    WEBHOOK_RETRIES,
     WEBHOOK_SUBSCRIPTIONS_DISABLED,
 )
 
@@ -184,6 +185,8 @@ class DeliveryDispatcher:
         label = event_type_label(claim.event_type)
         WEBHOOK_ATTEMPTS.labels(label, "success" if result.ok else "failure").inc()
         WEBHOOK_ATTEMPT_SECONDS.labels(label).observe(result.duration_s)
+        if claim.attempt_count > 0:
+            WEBHOOK_RETRIES.labels(label).inc()
         now = _now()
         retry_until = claim.retry_until or started_at + self._policy.window
         next_attempt_at: datetime | None = None
