@@ -20,6 +20,8 @@ from pepite_digest.settings import DigestWriterName, Settings
 from pepite_digest.writer import SCHEMA_NAME, LlmDigestWriter, build_writer
 from pepite_kit import Database
 from pepite_llm.errors import LlmConfigError
+from pepite_llm.pricing import model_price
+from pepite_llm.usage import UsageDelta, UsageRepository, month_of
 from pepite_reports.digests.models import Digest, SectionKind
 
 pytestmark = pytest.mark.asyncio
@@ -116,6 +118,67 @@ async def test_a_week_written_by_the_llm_cites_only_its_own_messages(
     [user] = requests(fake)
     assert "discord:acme:" not in user
     assert tokens("prompt") > prompt_before
+
+
+async def test_every_call_is_booked_to_the_community_s_month(
+    fake: FakeOpenAIServer, db: Database, writer: LlmDigestWriter
+) -> None:
+    prompt_before, completion_before = tokens("prompt"), tokens("completion")
+
+    await written_week(db, writer)
+
+    usage = await UsageRepository(db).usage("acme", month_of(datetime.now(UTC)))
+    assert len(requests(fake)) == 1
+    assert usage.digest_calls == 1
+    assert usage.calls == 1
+    # The same tokens as the metrics count, priced at the model's price.
+    assert usage.prompt_tokens == tokens("prompt") - prompt_before > 0
+    assert usage.completion_tokens == tokens("completion") - completion_before > 0
+    price = model_price(settings_for(fake).llm_prices, MODEL)
+    assert usage.cost_usd == pytest.approx(
+        price.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+    )
+    assert usage.digests_over_budget == 0
+
+
+async def test_a_community_at_its_budget_keeps_the_extractive_digest(
+    fake: FakeOpenAIServer, db: Database
+) -> None:
+    month = month_of(datetime.now(UTC))
+    # What labeling spent this month already leaves less than one digest call.
+    await UsageRepository(db).add_usage("acme", month, UsageDelta(calls=40, cost_usd=0.2))
+    built = build_writer(
+        settings_for(fake, llm_monthly_budget_usd=5.0, llm_budget_overrides={"acme": 0.2}), db
+    )
+    assert built is not None
+    try:
+        digest = await written_week(db, built)
+    finally:
+        await built.aclose()
+
+    assert requests(fake) == []
+    assert digest.writer == "extractive"
+    assert digest.sections == (await extractive_week(db)).sections
+    usage = await UsageRepository(db).usage("acme", month)
+    assert usage.digests_over_budget == 1
+    assert usage.digest_calls == 0
+    assert usage.cost_usd == pytest.approx(0.2)
+
+
+async def test_another_community_s_spending_does_not_count(
+    fake: FakeOpenAIServer, db: Database
+) -> None:
+    month = month_of(datetime.now(UTC))
+    await UsageRepository(db).add_usage("other", month, UsageDelta(cost_usd=100.0))
+    built = build_writer(settings_for(fake, llm_monthly_budget_usd=1.0), db)
+    assert built is not None
+    try:
+        digest = await written_week(db, built)
+    finally:
+        await built.aclose()
+
+    assert digest.writer == MODEL
+    assert len(requests(fake)) == 1
 
 
 @pytest.mark.parametrize(

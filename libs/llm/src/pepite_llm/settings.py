@@ -49,6 +49,20 @@ class OpenAISettings(BaseModel):
         default_factory=default_prices,
         description="US dollars per million input and output tokens, by model (JSON).",
     )
+    # One budget per community covers every paid call: labeling, topic names, digests.
+    llm_monthly_budget_usd: float = Field(
+        default=5.0,
+        ge=0,
+        description="What one community may spend per calendar month (UTC); then offline work.",
+    )
+    llm_budget_overrides: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per-community monthly budgets in US dollars (JSON: {"<community>": 20}).',
+    )
+
+    def llm_budget_usd(self, community_id: str) -> float:
+        """The monthly budget of ``community_id``."""
+        return self.llm_budget_overrides.get(community_id, self.llm_monthly_budget_usd)
 
     def retry_policy(self) -> RetryPolicy:
         """How :class:`~pepite_llm.client.ChatCaller` retries, as configured."""

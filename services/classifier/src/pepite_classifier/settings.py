@@ -14,7 +14,7 @@ from pepite_llm.settings import OpenAISettings
 class Settings(ServiceSettings, TopicSettings, OpenAISettings):
     """Settings of the classifier service (``PEPITE_*`` environment variables).
 
-    The OpenAI-compatible server, model, retries and prices come from
+    The OpenAI-compatible server, model, retries, prices and monthly budgets come from
     :class:`~pepite_llm.settings.OpenAISettings`, shared with the digest service.
     """
 
@@ -43,18 +43,3 @@ class Settings(ServiceSettings, TopicSettings, OpenAISettings):
     llm_context_chars: int = Field(
         default=160, ge=0, description="The replied-to text is cut beyond this (0: not sent)."
     )
-
-    # ----- money -----
-    llm_monthly_budget_usd: float = Field(
-        default=5.0,
-        ge=0,
-        description="What one community may spend per calendar month (UTC); then local.",
-    )
-    llm_budget_overrides: dict[str, float] = Field(
-        default_factory=dict,
-        description='Per-community monthly budgets in US dollars (JSON: {"<community>": 20}).',
-    )
-
-    def llm_budget_usd(self, community_id: str) -> float:
-        """The monthly budget of ``community_id``."""
-        return self.llm_budget_overrides.get(community_id, self.llm_monthly_budget_usd)

@@ -18,9 +18,9 @@ citing any of them is left out of the prompt and stays extractive.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -33,10 +33,11 @@ from pepite_digest.lore import excerpt
 from pepite_digest.repository import PeriodMessage
 from pepite_digest.settings import DigestWriterName, Settings
 from pepite_kit import Database
-from pepite_kit.metrics import LLM_COST_USD, LLM_TOKENS
+from pepite_kit.metrics import LLM_COST_USD, LLM_FALLBACKS, LLM_TOKENS
 from pepite_llm.client import ChatCaller, ChatReply, openai_client
 from pepite_llm.errors import LlmUnavailableError
 from pepite_llm.pricing import ModelPrice, model_price
+from pepite_llm.usage import UsageDelta, UsageRepository, estimated_tokens, month_of
 from pepite_reports.digests.models import Digest, Section, SectionKind, Statement
 
 logger = logging.getLogger(__name__)
@@ -283,6 +284,9 @@ def assemble(digest: Digest, prompt: Prompt, outcome: Outcome) -> list[Section]:
 class LlmDigestWriter:
     """Has an OpenAI-compatible model write a digest's statements, checked as above.
 
+    Every call is booked to the community's month of LLM usage, and none is made that
+    would take the community past its monthly budget: the digest then stays extractive.
+
     Raises:
         LlmConfigError: the model has no price (its cost could not be accounted).
     """
@@ -291,15 +295,19 @@ class LlmDigestWriter:
         self,
         caller: ChatCaller,
         consent: ConsentRepository,
+        usage: UsageRepository,
         *,
         price: ModelPrice,
+        budget_usd: Callable[[str], float],
         text_chars: int = 400,
         max_completion_tokens: int = 4000,
         client: AsyncOpenAI | None = None,
     ) -> None:
         self._caller = caller
         self._consent = consent
+        self._usage = usage
         self._price = price
+        self._budget_usd = budget_usd
         self._text_chars = text_chars
         self._max_completion_tokens = max_completion_tokens
         self._client = client
@@ -336,8 +344,12 @@ class LlmDigestWriter:
             )
             if attempt > 1:
                 user += "\n" + rejection_note(pending, outcome)
+            if not await self._affordable(digest.community_id, user, len(pending)):
+                if attempt == 1:
+                    return digest
+                break
             try:
-                answer = await self._ask(user, len(pending))
+                answer = await self._ask(digest.community_id, user, len(pending))
             except LlmUnavailableError as exc:
                 if attempt == 1:
                     logger.warning(
@@ -388,26 +400,63 @@ class LlmDigestWriter:
                 opted_out.add(member_id)
         return opted_out
 
-    async def _ask(self, user: str, groups: int) -> WrittenDigest:
+    def _completion_limit(self, groups: int) -> int:
+        return min(self._max_completion_tokens, _TOKENS_PER_STATEMENT * groups + _TOKENS_OVERHEAD)
+
+    async def _affordable(self, community_id: str, user: str, groups: int) -> bool:
+        """Whether the call fits in what is left of the community's monthly budget."""
+        estimate = self._price.cost_usd(
+            estimated_tokens(SYSTEM_PROMPT, user), self._completion_limit(groups)
+        )
+        month = month_of(datetime.now(UTC))
+        spent = await self._usage.spent_usd(community_id, month)
+        if spent + estimate <= self._budget_usd(community_id):
+            return True
+        logger.warning(
+            "digest kept extractive: the monthly LLM budget would be passed",
+            extra={"community_id": community_id, "month": month, "spent_usd": spent},
+        )
+        LLM_FALLBACKS.labels(reason="budget").inc()
+        await self._usage.add_usage(community_id, month, UsageDelta(digests_over_budget=1))
+        return False
+
+    async def _ask(self, community_id: str, user: str, groups: int) -> WrittenDigest:
         """One call, accounted; its answer read.
 
         Raises:
             LlmUnavailableError: no answer, or not the expected JSON.
         """
-        limit = min(self._max_completion_tokens, _TOKENS_PER_STATEMENT * groups + _TOKENS_OVERHEAD)
-        reply = await self._caller.complete(
-            system=SYSTEM_PROMPT,
-            user=user,
-            response_format=statements_response_format(),
-            max_completion_tokens=limit,
-        )
+        limit = self._completion_limit(groups)
+        try:
+            reply = await self._caller.complete(
+                system=SYSTEM_PROMPT,
+                user=user,
+                response_format=statements_response_format(),
+                max_completion_tokens=limit,
+            )
+        except LlmUnavailableError:
+            await self._book(community_id, UsageDelta(digest_calls=1, failed_calls=1))
+            raise
         self._account(reply)
+        await self._book(
+            community_id,
+            UsageDelta(
+                calls=1,
+                digest_calls=1,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+                cost_usd=self._price.cost_usd(reply.prompt_tokens, reply.completion_tokens),
+            ),
+        )
         if reply.finish_reason == "length":
             raise LlmUnavailableError(f"the answer was cut at {limit} tokens")
         try:
             return WrittenDigest.model_validate_json(reply.content or "")
         except ValidationError as exc:
             raise LlmUnavailableError(f"not the expected JSON: {exc.errors()[0]['msg']}") from exc
+
+    async def _book(self, community_id: str, delta: UsageDelta) -> None:
+        await self._usage.add_usage(community_id, month_of(datetime.now(UTC)), delta)
 
     def _account(self, reply: ChatReply) -> None:
         model = self.model
@@ -434,7 +483,9 @@ def build_writer(settings: Settings, db: Database) -> LlmDigestWriter | None:
     return LlmDigestWriter(
         ChatCaller(client, model=settings.openai_model, policy=settings.retry_policy()),
         ConsentRepository(db),
+        UsageRepository(db),
         price=price,
+        budget_usd=settings.llm_budget_usd,
         text_chars=settings.digest_llm_text_chars,
         max_completion_tokens=settings.digest_llm_max_completion_tokens,
         client=client,

@@ -1,22 +1,41 @@
-"""All MongoDB access of the LLM path: the answer cache and usage per community and month."""
+"""All MongoDB access of the classifier's LLM path: the answer cache, and usage per community
+and month (kept by :mod:`pepite_llm.usage`)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from pymongo import UpdateOne
 
 from pepite_contracts import Analysis
 from pepite_kit import Database, IndexSpec
+from pepite_llm.usage import (
+    LLM_USAGE,
+    USAGE_INDEXES,
+    MonthlyUsage,
+    UsageDelta,
+    UsageRepository,
+    month_of,
+)
+
+# Usage accounting is shared with every paid call (libs/llm); it is re-exported here for
+# the classifier's modules that see the cache and the usage as one store.
+__all__ = [
+    "LLM_CACHE",
+    "LLM_INDEXES",
+    "LLM_USAGE",
+    "LlmRepository",
+    "MonthlyUsage",
+    "UsageDelta",
+    "month_of",
+]
 
 logger = logging.getLogger(__name__)
 
 LLM_CACHE = "llm_cache"
-LLM_USAGE = "llm_usage"
 
 #: Answers older than this are dropped: by then a message is rarely analyzed again, and
 #: a cache that only grows would outweigh the messages it serves.
@@ -24,59 +43,16 @@ CACHE_TTL_S = 365 * 24 * 3600
 
 LLM_INDEXES: list[IndexSpec] = [
     IndexSpec(LLM_CACHE, [("created_at", 1)], "created_ttl", expire_after_seconds=CACHE_TTL_S),
-    IndexSpec(LLM_USAGE, [("community_id", 1), ("month", -1)], "community_month", unique=True),
+    *USAGE_INDEXES,
 ]
 
 
-def month_of(moment: datetime) -> str:
-    """The calendar month (UTC) a cost is booked in, e.g. ``2026-05``."""
-    return moment.astimezone(UTC).strftime("%Y-%m")
-
-
-class UsageDelta(BaseModel):
-    """What to add to a community's month of usage."""
-
-    model_config = ConfigDict(frozen=True)
-
-    calls: int = 0
-    #: Messages put in calls, retries included.
-    messages_sent: int = 0
-    #: Messages the model labeled (each is then cached).
-    messages: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    #: Calls whose answer was malformed or left messages out.
-    invalid_answers: int = 0
-    #: Calls that failed for good (retries spent or an error retrying cannot fix).
-    failed_calls: int = 0
-    cache_hits: int = 0
-    #: Messages analyzed locally instead, by reason.
-    local_opt_out: int = 0
-    local_skipped: int = 0
-    local_budget: int = 0
-    local_failure: int = 0
-    topic_calls: int = 0
-
-    def increments(self) -> dict[str, int | float]:
-        """The non-zero counters, as a MongoDB ``$inc``."""
-        return {name: value for name, value in self.model_dump().items() if value}
-
-
-class MonthlyUsage(UsageDelta):
-    """A community's LLM usage over one calendar month."""
-
-    community_id: str
-    month: str
-    updated_at: datetime | None = None
-
-
-class LlmRepository:
+class LlmRepository(UsageRepository):
     """Reads and writes the answer cache and the usage counters."""
 
     def __init__(self, db: Database) -> None:
+        super().__init__(db)
         self._cache = db[LLM_CACHE]
-        self._usage = db[LLM_USAGE]
 
     async def cached(self, keys: Collection[str]) -> dict[str, Analysis]:
         """The cached analyses of those of ``keys`` that were answered before."""
@@ -119,38 +95,3 @@ class LlmRepository:
         """Drop cached answers (about an erased member's words)."""
         if keys:
             await self._cache.delete_many({"_id": {"$in": list(keys)}})
-
-    async def add_usage(self, community_id: str, month: str, delta: UsageDelta) -> None:
-        """Add to a community's month of usage (created on first use)."""
-        increments = delta.increments()
-        if not increments:
-            return
-        await self._usage.update_one(
-            {"_id": _usage_id(community_id, month)},
-            {
-                "$inc": increments,
-                "$set": {"updated_at": datetime.now(UTC)},
-                "$setOnInsert": {"community_id": community_id, "month": month},
-            },
-            upsert=True,
-        )
-
-    async def usage(self, community_id: str, month: str) -> MonthlyUsage:
-        """A community's usage for ``month`` (zeros when nothing was used)."""
-        doc: dict[str, Any] | None = await self._usage.find_one(
-            {"_id": _usage_id(community_id, month)}
-        )
-        if doc is None:
-            return MonthlyUsage(community_id=community_id, month=month)
-        return MonthlyUsage.model_validate(doc)
-
-    async def spent_usd(self, community_id: str, month: str) -> float:
-        """Dollars a community has spent in ``month``."""
-        doc = await self._usage.find_one(
-            {"_id": _usage_id(community_id, month)}, {"cost_usd": 1, "_id": 0}
-        )
-        return float(doc.get("cost_usd", 0.0)) if doc else 0.0
-
-
-def _usage_id(community_id: str, month: str) -> str:
-    return f"{community_id}:{month}"
