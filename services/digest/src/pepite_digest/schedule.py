@@ -8,7 +8,8 @@ event id is fixed by the digest, so a repeat is recognized downstream too.
 
 Right after a community's digest, every member of that community who turned
 personalization on gets their own digest of the week, stored and announced the same way
-(``digest.published`` with the member's id), each run recorded apart.
+(``digest.published`` with the member's id), each run recorded apart. The insights
+report of the same seven days (as UTC days) is announced with ``insights.report``.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pepite_digest.announce import announce_digest
+from pepite_digest.announce import announce_digest, announce_insights_report
 from pepite_digest.personal_service import DEFAULT_LOOKBACK, PersonalDigestService
 from pepite_digest.repository import COMMUNITIES
 from pepite_digest.service import DigestService, EmptyPeriodError
 from pepite_digest.writer import DigestWriter
 from pepite_kit import Database, EventPublisher, IndexSpec
 from pepite_reports.digests.models import Digest
+from pepite_reports.insights import InsightsService, NoDataError
 
 DIGEST_RUNS = "digest_runs"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -110,6 +112,7 @@ class DigestScheduler:
         self._repository = ScheduleRepository(db)
         self._service = DigestService(db, writer=writer)
         self._personal = PersonalDigestService(db, lookback=personal_lookback)
+        self._insights = InsightsService(db)
         self._publisher = publisher
         self._topic = notifications_topic
         self._poll_s = poll_s
@@ -140,6 +143,7 @@ class DigestScheduler:
                 logger.exception("digest failed", extra={"community": schedule.community_id})
                 continue
             await self._announce(digest)
+            await self._insights_report(schedule.community_id, last)
             # Recorded once the personal digests are out too: a crash in between redoes
             # the week, the announcement's fixed id making the repeat harmless.
             await self._personal_digests(digest, run_id)
@@ -175,6 +179,19 @@ class DigestScheduler:
             "personal digests published",
             extra={"digest": community.digest_id, "count": len(readers)},
         )
+
+    async def _insights_report(self, community_id: str, last: date) -> None:
+        """Announce the insights report of the digest's seven days (as UTC days, like
+        every insights report), for subscribers who track the numbers week by week."""
+        try:
+            report = await self._insights.report(community_id, days=7, until=last)
+        except NoDataError:
+            return
+        except Exception:
+            # The digest is out; the report waits for a reader to ask the API for it.
+            logger.exception("insights report failed", extra={"community": community_id})
+            return
+        await announce_insights_report(self._publisher, self._topic, report)
 
     async def _announce(self, digest: Digest) -> None:
         await announce_digest(self._publisher, self._topic, digest)
