@@ -31,7 +31,12 @@ from pepite_api.keys import Scope
 from pepite_api.settings import Settings
 from pepite_api.webhooks.crypto import SecretBox
 from pepite_api.webhooks.handlers import NotificationHandler
-from pepite_api.webhooks.repository import DeliveryRepository, SubscriptionRepository
+from pepite_api.webhooks.repository import (
+    DELIVERIES,
+    DELIVERY_LOG_RETENTION_S,
+    DeliveryRepository,
+    SubscriptionRepository,
+)
 from pepite_api.worker import WebhookWorker
 from pepite_contracts import (
     AlertNotice,
@@ -658,6 +663,18 @@ async def test_a_failed_delivery_is_redelivered_on_request(
     assert [a["status_code"] for a in failed["attempts"]] == [500]
     listed = await get_json(admin, f"{BASE}/{webhook_id}/deliveries", status="failed")
     assert [d["delivery_id"] for d in listed["items"]] == [failed["delivery_id"]]
+    # The log keeps a finished delivery for a while; one scheduled again is not finished.
+    deliveries = api.state.db[DELIVERIES]
+    ttl = (await deliveries.index_information())["finished_ttl"]
+    assert ttl["expireAfterSeconds"] == DELIVERY_LOG_RETENTION_S
+    assert ttl["key"] == [("finished_at", 1)]
+
+    async def finished_at() -> object:
+        doc = await deliveries.find_one({"_id": failed["delivery_id"]})
+        assert doc is not None
+        return doc.get("finished_at")
+
+    assert isinstance(await finished_at(), datetime)
 
     # Scheduled while no worker runs: the next worker finds it in MongoDB.
     await workers.stop()
@@ -669,6 +686,7 @@ async def test_a_failed_delivery_is_redelivered_on_request(
     assert again.status_code == 409
     assert "already has an attempt scheduled" in again.json()["detail"]
     assert len(receiver.requests) == 1
+    assert await finished_at() is None
 
     await workers.start(consume=False)
     delivered = await only_delivery(admin, webhook_id, "delivered")
@@ -676,6 +694,7 @@ async def test_a_failed_delivery_is_redelivered_on_request(
         (500, False),
         (200, True),
     ]
+    assert isinstance(await finished_at(), datetime)
     assert len(receiver.requests) == 2
     missing = f"{BASE}/{webhook_id}/deliveries/dlv_{'0' * 32}/redeliver"
     assert (await admin.post(missing)).status_code == 404

@@ -26,6 +26,10 @@ from pepite_kit import Database, IndexSpec
 SUBSCRIPTIONS = "webhook_subscriptions"
 DELIVERIES = "webhook_deliveries"
 
+#: How long a finished delivery stays in the log (and can be redelivered).
+DELIVERY_LOG_RETENTION_S = 30 * 24 * 3600
+FINISHED_AT = "finished_at"
+
 WEBHOOK_INDEXES = (
     IndexSpec(
         SUBSCRIPTIONS, [("community_id", 1), ("created_at", -1), ("_id", -1)], "community_created"
@@ -41,6 +45,14 @@ WEBHOOK_INDEXES = (
         DELIVERIES,
         [("webhook_id", 1), ("status", 1), ("created_at", -1), ("_id", -1)],
         "webhook_status_created",
+    ),
+    # The delivery log is history: a delivery is dropped once it has been finished
+    # (delivered or failed) this long. A pending one has no end and is never dropped.
+    IndexSpec(
+        DELIVERIES,
+        [(FINISHED_AT, 1)],
+        "finished_ttl",
+        expire_after_seconds=DELIVERY_LOG_RETENTION_S,
     ),
 )
 
@@ -432,6 +444,7 @@ class DeliveryRepository:
                     "retry_until": now,
                     "manual": True,
                     "failed_at": None,
+                    FINISHED_AT: None,
                 }
             },
             projection=_SUMMARY,
@@ -508,8 +521,10 @@ class DeliveryRepository:
         }
         if status is DeliveryStatus.DELIVERED:
             values["delivered_at"] = now
+            values[FINISHED_AT] = now
         elif status is DeliveryStatus.FAILED:
             values["failed_at"] = now
+            values[FINISHED_AT] = now
         result = await self._collection.update_one(
             {"_id": claim.delivery_id, "lease_token": claim.lease_token},
             {
@@ -534,6 +549,7 @@ class DeliveryRepository:
                     "manual": False,
                     "last_error": reason,
                     "failed_at": now,
+                    FINISHED_AT: now,
                 },
                 "$unset": {"lease_token": "", "lease_owner": ""},
             },
