@@ -282,7 +282,13 @@ async def test_an_erased_member_keeps_counts_but_no_id(db: Database, updater: Kp
     assert await report(db, T0.date(), T0.date()) == before
     ids = [doc.get("member_id") async for doc in db[KPI_MEMBERS].find({})]
     assert sorted(ids) == ["discord:acme:bob", "erased:7f3a"]
-    for collection in (KPI_ACTIVITY, "kpi_questions", "kpi_messages", "kpi_counters"):
+    for collection in (
+        KPI_ACTIVITY,
+        "kpi_questions",
+        "kpi_messages",
+        "kpi_counters",
+        "kpi_responses",
+    ):
         assert "discord:acme:ann" not in str(await db[collection].find({}).to_list())
 
 

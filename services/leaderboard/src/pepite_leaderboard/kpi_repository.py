@@ -18,7 +18,9 @@ from pepite_leaderboard.kpi_rollups import (
     EarlyReply,
     KpiMessage,
     QuestionState,
+    ResponseFact,
     activity_increments,
+    response_increments,
 )
 from pepite_reports.kpis import (
     KPI_ACTIVITY,
@@ -26,6 +28,7 @@ from pepite_reports.kpis import (
     KPI_MEMBERS,
     KPI_MESSAGES,
     KPI_QUESTIONS,
+    KPI_RESPONSES,
 )
 
 MESSAGES = "messages"
@@ -41,7 +44,12 @@ KPI_INDEXES: list[IndexSpec] = [
     IndexSpec(
         KPI_MEMBERS, [("community_id", 1), ("member_id", 1)], "community_member", unique=True
     ),
-    IndexSpec(KPI_MEMBERS, [("community_id", 1), ("joined_at", 1)], "community_joined"),
+    # Covers the KPI read of joins (new members, cohorts): no member document is fetched.
+    IndexSpec(
+        KPI_MEMBERS,
+        [("community_id", 1), ("joined_at", 1), ("idx", 1)],
+        "community_joined_idx",
+    ),
     # Covers the KPI read (questions of a period, their response times).
     IndexSpec(
         KPI_QUESTIONS,
@@ -66,6 +74,12 @@ KPI_INDEXES: list[IndexSpec] = [
         "community_channel_asked",
     ),
     IndexSpec(KPI_MESSAGES, [("community_id", 1)], "community"),
+    # Reads go by document id; this serves a community's rebuild and range reads.
+    IndexSpec(
+        KPI_RESPONSES,
+        [("community_id", 1), ("grain", 1), ("channel_id", 1), ("start", 1)],
+        "community_grain_channel_start",
+    ),
 ]
 
 #: Writes per bulk request; bounds the size of one command.
@@ -331,7 +345,15 @@ class KpiRepository:
         changed: Iterable[QuestionState],
         early: Mapping[str, Sequence[EarlyReply]],
     ) -> None:
-        """Write changed questions, and replies to messages not seen yet."""
+        """Write changed questions, their response histograms, and replies to messages
+        not seen yet.
+
+        The histograms move by the difference between each question's stored state and
+        its new one, read and written in one transaction: a crash leaves both or
+        neither, and a concurrent writer of the same question makes one of the two
+        retry against the other's state, so nothing is counted twice.
+        """
+        changed = list(changed)
         ops = []
         for q in changed:
             ops.append(
@@ -373,15 +395,54 @@ class KpiRepository:
                     upsert=True,
                 )
             )
-        for chunk in _chunks(ops):
-            await self._db[KPI_QUESTIONS].bulk_write(chunk, ordered=False)
+        if not ops:
+            return
+
+        async def save(session: AsyncClientSession) -> None:
+            stored: dict[str, ResponseFact | None] = {}
+            for chunk in _chunks([q.question_id for q in changed]):
+                async for doc in self._db[KPI_QUESTIONS].find(
+                    {"_id": {"$in": chunk}},
+                    {"is_question": 1, "asked_at": 1, "channel_id": 1, "response_s": 1},
+                    session=session,
+                ):
+                    stored[doc["_id"]] = ResponseFact.of(
+                        community_id,
+                        is_question=bool(doc.get("is_question")),
+                        asked_at=doc.get("asked_at"),
+                        channel_id=doc.get("channel_id"),
+                        response_s=doc.get("response_s"),
+                    )
+            increments = response_increments(
+                (
+                    stored.get(q.question_id),
+                    ResponseFact.of(
+                        community_id,
+                        is_question=q.is_question,
+                        asked_at=q.asked_at,
+                        channel_id=q.channel_id,
+                        response_s=q.response_s,
+                    ),
+                )
+                for q in changed
+            )
+            for chunk in _chunks(ops):
+                await self._db[KPI_QUESTIONS].bulk_write(chunk, ordered=False, session=session)
+            histograms = [
+                UpdateOne({"_id": inc.document_id}, inc.update(), upsert=True) for inc in increments
+            ]
+            for chunk in _chunks(histograms):
+                await self._db[KPI_RESPONSES].bulk_write(chunk, ordered=False, session=session)
+
+        async with self._db.client.start_session() as session:
+            await session.with_transaction(save)
 
     # ----- rebuild -----
 
     async def reset(self, community_id: str) -> None:
         """Forget every count of the community; members keep their numbers and joins."""
         query = {"community_id": community_id}
-        for collection in (KPI_ACTIVITY, KPI_QUESTIONS, KPI_MESSAGES):
+        for collection in (KPI_ACTIVITY, KPI_QUESTIONS, KPI_MESSAGES, KPI_RESPONSES):
             await self._db[collection].delete_many(query)
         await self._db[KPI_MEMBERS].update_many(
             query,

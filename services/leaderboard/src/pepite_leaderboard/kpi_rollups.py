@@ -17,6 +17,13 @@ message of another member that
 
 Bots' messages never respond. A reply seen before its question (out of order) is kept
 on the question's document and applied when the question arrives.
+
+Response histograms: a question counts once in four ``kpi_responses`` documents (the
+UTC day and month it was asked, its channel and the whole community): ``asked`` and,
+once answered, ``waits.<bucket>.n`` and ``waits.<bucket>.ms`` (see
+:func:`pepite_reports.kpis.response_bucket`). A question whose state changes (a response
+found, an earlier response, re-analyzed into another kind) moves them by the difference
+between its stored and its new state.
 """
 
 from __future__ import annotations
@@ -27,7 +34,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pepite_contracts import AnalyzedMessage, MessageKind
-from pepite_reports.kpis import Grain, activity_id, day_start, month_start
+from pepite_reports.kpis import (
+    Grain,
+    activity_id,
+    day_start,
+    month_start,
+    response_bucket,
+    response_ms,
+)
 
 DEFAULT_ANSWER_WINDOW = timedelta(hours=2)
 
@@ -144,6 +158,115 @@ def activity_increments(
                     hour = message.created_at.hour
                     increment.hours[hour] = increment.hours.get(hour, 0) + 1
     return list(found.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFact:
+    """What one question adds to the response histograms: where, when, its wait."""
+
+    community_id: str
+    channel_id: str | None
+    day: date
+    #: First-response time in whole milliseconds; ``None`` while unanswered.
+    wait_ms: int | None
+
+    @classmethod
+    def of(
+        cls,
+        community_id: str,
+        *,
+        is_question: bool,
+        asked_at: datetime | None,
+        channel_id: str | None,
+        response_s: float | None,
+    ) -> ResponseFact | None:
+        """The fact of a stored or computed question state; ``None`` if it counts nowhere."""
+        if not is_question or asked_at is None:
+            return None
+        return cls(
+            community_id,
+            channel_id,
+            asked_at.astimezone(UTC).date(),
+            None if response_s is None else response_ms(response_s),
+        )
+
+
+@dataclass
+class ResponseIncrement:
+    """How one response-histogram document moves."""
+
+    community_id: str
+    grain: Grain
+    start: date
+    channel_id: str | None
+    asked: int = 0
+    #: Per bucket: [answered questions, summed milliseconds].
+    waits: dict[int, list[int]] = field(default_factory=dict)
+
+    @property
+    def document_id(self) -> str:
+        return activity_id(self.community_id, self.grain, self.start, self.channel_id)
+
+    @property
+    def empty(self) -> bool:
+        return self.asked == 0 and all(n == 0 and ms == 0 for n, ms in self.waits.values())
+
+    def update(self) -> dict[str, Any]:
+        """The ``$inc``/``$setOnInsert`` update that applies it."""
+        increments: dict[str, int] = {}
+        if self.asked:
+            increments["asked"] = self.asked
+        for bucket, (count, ms) in self.waits.items():
+            if count or ms:
+                increments[f"waits.{bucket}.n"] = count
+                increments[f"waits.{bucket}.ms"] = ms
+        return {
+            "$inc": increments,
+            "$setOnInsert": {
+                "community_id": self.community_id,
+                "grain": self.grain.value,
+                "start": day_start(self.start),
+                "channel_id": self.channel_id,
+            },
+        }
+
+
+def response_increments(
+    changes: Iterable[tuple[ResponseFact | None, ResponseFact | None]],
+) -> list[ResponseIncrement]:
+    """The histogram changes of questions moving from a stored state to a new one.
+
+    Args:
+        changes: ``(before, after)`` per question; ``None`` where it counts nowhere
+            (not stored yet, not a question).
+
+    Returns:
+        The non-empty increments, at most four documents per distinct day and channel.
+    """
+    found: dict[tuple[Grain, date, str | None], ResponseIncrement] = {}
+
+    def move(fact: ResponseFact, sign: int) -> None:
+        scopes = (None,) if fact.channel_id is None else (None, fact.channel_id)
+        for grain, start in ((Grain.DAY, fact.day), (Grain.MONTH, month_start(fact.day))):
+            for channel in scopes:
+                increment = found.get((grain, start, channel))
+                if increment is None:
+                    increment = ResponseIncrement(fact.community_id, grain, start, channel)
+                    found[(grain, start, channel)] = increment
+                increment.asked += sign
+                if fact.wait_ms is not None:
+                    bucket = increment.waits.setdefault(response_bucket(fact.wait_ms), [0, 0])
+                    bucket[0] += sign
+                    bucket[1] += sign * fact.wait_ms
+
+    for before, after in changes:
+        if before == after:
+            continue
+        if before is not None:
+            move(before, -1)
+        if after is not None:
+            move(after, 1)
+    return [increment for increment in found.values() if not increment.empty]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,313 @@
+"""First-response histograms, the joins read and the heatmap's time zones, on hand-built
+data with known answers, against a real MongoDB."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from tests.conftest import Stack
+from typer.testing import CliRunner, Result
+
+from pepite_contracts import MessageKind
+from pepite_kit import Database
+from pepite_kit.mongo import ensure_indexes
+from pepite_leaderboard.kpi_cli import app
+from pepite_leaderboard.kpi_handlers import KpiUpdater
+from pepite_leaderboard.kpi_repository import KPI_INDEXES, KpiRepository
+from pepite_leaderboard.kpi_rollups import KpiMessage
+from pepite_reports.kpis import (
+    KPI_RESPONSES,
+    RESPONSE_BUCKET_GROWTH,
+    KpiQuery,
+    KpiReport,
+    KpiService,
+    ResponseHistogram,
+    heatmap,
+    percentile,
+    response_bucket,
+)
+
+C = "acme"
+Q, A, SOCIAL = MessageKind.QUESTION, MessageKind.ANSWER, MessageKind.SOCIAL
+ERROR = RESPONSE_BUCKET_GROWTH - 1
+
+
+def msg(
+    message_id: str,
+    author: str,
+    at: datetime,
+    kind: MessageKind = SOCIAL,
+    *,
+    channel: str = "general",
+    reply_to: str | None = None,
+) -> KpiMessage:
+    return KpiMessage(
+        message_id=f"discord:{C}:{message_id}",
+        community_id=C,
+        channel_id=channel,
+        thread_id=None,
+        reply_to_id=f"discord:{C}:{reply_to}" if reply_to else None,
+        author_id=f"discord:{C}:{author}",
+        is_bot=False,
+        created_at=at,
+        kind=kind,
+    )
+
+
+def histogram(waits: list[float]) -> ResponseHistogram:
+    """What the stored documents of these waits merge into (built by hand)."""
+    merged = ResponseHistogram()
+    for wait in waits:
+        ms = round(wait * 1000)
+        merged.add(0, {str(response_bucket(ms)): {"n": 1, "ms": ms}})
+    return merged
+
+
+@pytest.fixture
+async def db(mongo_db: Database) -> Database:
+    await ensure_indexes(mongo_db, KPI_INDEXES)
+    return mongo_db
+
+
+@pytest.fixture
+def updater(db: Database) -> KpiUpdater:
+    return KpiUpdater(KpiRepository(db))
+
+
+async def report(db: Database, first: date, last: date, **kwargs: Any) -> KpiReport:
+    return await KpiService(db).report(KpiQuery(C, first, last, **kwargs))
+
+
+def test_buckets_grow_by_the_fixed_ratio() -> None:
+    assert response_bucket(0) == response_bucket(999) == 0
+    assert response_bucket(1000) == 1
+    # Bucket k holds G**(k-1) .. G**k seconds: an hour sits where the logarithm says.
+    hour = response_bucket(3_600_000)
+    assert hour == 1 + math.floor(math.log(3600) / math.log(RESPONSE_BUCKET_GROWTH))
+    assert RESPONSE_BUCKET_GROWTH ** (hour - 1) <= 3600 < RESPONSE_BUCKET_GROWTH**hour
+
+
+def test_histogram_percentiles_are_exact_with_one_wait_per_bucket() -> None:
+    merged = histogram([600.0, 3000.0])
+    assert merged.answered == 2
+    assert merged.percentile(0.5) == 1800.0
+    assert merged.percentile(0.9) == pytest.approx(2760.0)
+    assert ResponseHistogram().percentile(0.5) is None
+
+
+def test_histogram_percentiles_stay_within_the_bucket_error() -> None:
+    # Forty waits packed into a few buckets (61..64 s share buckets), then spread ones.
+    packed = [61.0, 61.5, 62.0, 62.4, 63.0, 63.9] * 5 + [1.5, 90.0, 95.0, 300.0, 7200.0]
+    spread = [random.Random(3).lognormvariate(6, 1.5) for _ in range(2_000)]
+    for waits in (packed, spread):
+        merged = histogram(waits)
+        for q in (0.1, 0.5, 0.9, 0.99):
+            exact = percentile(waits, q)
+            assert exact is not None
+            estimate = merged.percentile(q)
+            assert estimate == pytest.approx(exact, rel=ERROR), (q, exact, estimate)
+    # The median of the packed waits falls inside one bucket: its mean, not the wait.
+    median = histogram(packed).percentile(0.5)
+    assert median is not None
+    assert median != percentile(packed, 0.5)
+
+
+def test_emptied_buckets_are_skipped() -> None:
+    merged = ResponseHistogram()
+    merged.add(3, {"5": {"n": 0, "ms": 0}, "300": {"n": 1, "ms": 360_000}})
+    merged.add(1, {"300": {"n": 1, "ms": 370_000}})
+    assert (merged.asked, merged.answered) == (4, 2)
+    assert merged.percentile(0.5) == 365.0
+
+
+async def test_a_year_merges_month_and_day_histograms(db: Database, updater: KpiUpdater) -> None:
+    rng = random.Random(11)
+    batch: list[KpiMessage] = []
+    #: Per question: its channel, the day it was asked and its wait (None: unanswered).
+    asked: list[tuple[str, date, float | None]] = []
+    for n in range(240):
+        at = datetime(2024, 1, 1, 8, tzinfo=UTC) + timedelta(days=n * 1.52, minutes=n)
+        channel = f"c{n % 3}"
+        batch.append(msg(f"q{n}", f"asker{n % 7}", at, Q, channel=channel))
+        wait = None if n % 5 == 4 else round(rng.lognormvariate(7, 1.2), 3)
+        asked.append((channel, at.date(), wait))
+        if wait is not None:
+            response = at + timedelta(seconds=wait)
+            batch.append(msg(f"r{n}", "helper", response, channel=channel, reply_to=f"q{n}"))
+    # In two batches, cut in the middle of the year.
+    batch.sort(key=lambda m: m.order)
+    await updater.apply(batch[: len(batch) // 2])
+    await updater.apply(batch[len(batch) // 2 :])
+    # A period with whole months and leftover days at both ends.
+    first, last = date(2024, 1, 10), date(2024, 12, 20)
+    for scope in (None, "c1"):
+        inside = [
+            wait for where, day, wait in asked if first <= day <= last and scope in (None, where)
+        ]
+        waits = [wait for wait in inside if wait is not None]
+        questions = (await report(db, first, last, channel_id=scope)).questions
+        assert (questions.asked, questions.answered) == (len(inside), len(waits)), scope
+        assert 0 < len(waits) < len(inside)
+        for q, estimate in (
+            (0.5, questions.first_response_median_s),
+            (0.9, questions.first_response_p90_s),
+        ):
+            assert estimate == pytest.approx(percentile(waits, q), rel=ERROR), (scope, q)
+
+
+async def test_an_earlier_response_or_a_reanalysis_moves_the_histograms(
+    db: Database, updater: KpiUpdater
+) -> None:
+    t0 = datetime(2024, 5, 6, 9, tzinfo=UTC)
+    await updater.apply(
+        [msg("q1", "ann", t0, Q), msg("r1", "bob", t0 + timedelta(minutes=50), reply_to="q1")]
+    )
+    await updater.apply([msg("q2", "cat", t0 + timedelta(hours=1), Q)])
+    day = t0.date()
+    first = (await report(db, day, day)).questions
+    assert (first.asked, first.answered, first.first_response_median_s) == (2, 1, 3000.0)
+    # A reply written earlier, consumed later (another partition was slower).
+    await updater.apply([msg("r0", "dan", t0 + timedelta(minutes=10), reply_to="q1")])
+    moved = (await report(db, day, day)).questions
+    assert (moved.asked, moved.answered, moved.first_response_median_s) == (2, 1, 600.0)
+    # q2 re-analyzed as small talk: no longer a question anywhere.
+    await updater.apply([msg("q2", "cat", t0 + timedelta(hours=1), SOCIAL)])
+    month = (await report(db, date(2024, 5, 1), date(2024, 5, 31))).questions
+    assert (month.asked, month.answered, month.unanswered) == (1, 1, 0)
+    # Every response document holds what its questions say; nothing is left behind.
+    docs = await db[KPI_RESPONSES].find({}).to_list()
+    assert len(docs) == 4  # day and month, whole community and #general
+    for doc in docs:
+        assert doc["community_id"] == C
+        assert doc["asked"] == 1
+        assert sum(b["n"] for b in doc["waits"].values()) == 1
+        assert sum(b["ms"] for b in doc["waits"].values()) == 600_000
+
+
+async def test_replays_leave_the_histograms_alone(db: Database, updater: KpiUpdater) -> None:
+    t0 = datetime(2024, 5, 6, 9, tzinfo=UTC)
+    batch = [
+        msg("q1", "ann", t0, Q),
+        msg("a1", "bob", t0 + timedelta(minutes=3), A),
+        msg("q2", "cat", t0 + timedelta(minutes=30), Q),
+        msg("r2", "ann", t0 + timedelta(minutes=41), reply_to="q2"),
+    ]
+    await updater.apply(batch)
+    before = await db[KPI_RESPONSES].find({}, sort=[("_id", 1)]).to_list()
+    await updater.apply(list(reversed(batch)))
+    await updater.apply(batch[2:])
+    assert await db[KPI_RESPONSES].find({}, sort=[("_id", 1)]).to_list() == before
+    assert (await report(db, t0.date(), t0.date())).questions.first_response_p90_s == pytest.approx(
+        180 + (660 - 180) * 0.9
+    )
+
+
+async def test_other_communities_histograms_are_not_read(db: Database, updater: KpiUpdater) -> None:
+    t0 = datetime(2024, 5, 6, 9, tzinfo=UTC)
+    other = KpiMessage(
+        message_id="discord:globex:q1",
+        community_id="globex",
+        channel_id="general",
+        thread_id=None,
+        reply_to_id=None,
+        author_id="discord:globex:zed",
+        is_bot=False,
+        created_at=t0,
+        kind=Q,
+    )
+    await updater.apply([other, msg("q1", "ann", t0, Q)])
+    assert (await report(db, t0.date(), t0.date())).questions.asked == 1
+    assert await db[KPI_RESPONSES].count_documents({"community_id": "globex"}) == 4
+
+
+def invoke(db: Database, stack: Stack, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
+    monkeypatch.setenv("MONGODB_URI", stack.mongodb_uri)
+    monkeypatch.setenv("PEPITE_MONGODB_DB", db.name)
+    return CliRunner().invoke(app, list(args))
+
+
+async def test_rebuild_recounts_the_histograms_from_stored_messages(
+    db: Database, updater: KpiUpdater, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t0 = datetime(2024, 5, 6, 9, tzinfo=UTC)
+    messages = [
+        msg("q1", "ann", t0, Q),
+        msg("r1", "bob", t0 + timedelta(minutes=7), reply_to="q1"),
+        msg("q2", "cat", t0 + timedelta(days=40), Q, channel="help"),
+        msg("a2", "dan", t0 + timedelta(days=40, minutes=12), A, channel="help"),
+        msg("q3", "eve", t0 + timedelta(days=41), Q),
+    ]
+    await db["messages"].insert_many(
+        [
+            {
+                "_id": m.message_id,
+                "community_id": C,
+                "channel": {"id": m.channel_id, "name": m.channel_id},
+                "reply_to_id": m.reply_to_id,
+                "author": {"id": m.author_id, "is_bot": False},
+                "created_at": m.created_at,
+                "analysis": {"kind": m.kind.value},
+            }
+            for m in messages
+        ]
+    )
+    await updater.apply(messages)
+    live = await db[KPI_RESPONSES].find({}, {"_id": 1, "asked": 1, "waits": 1}).to_list()
+    # Histograms drifted (a lost write): the rebuild recounts them from the messages.
+    await db[KPI_RESPONSES].update_many({}, {"$inc": {"asked": 5}})
+
+    result = await asyncio.to_thread(invoke, db, stack, monkeypatch, "rebuild", "-c", C)
+
+    assert result.exit_code == 0, result.output
+    rebuilt = await db[KPI_RESPONSES].find({}, {"_id": 1, "asked": 1, "waits": 1}).to_list()
+    key = lambda doc: doc["_id"]  # noqa: E731
+    assert sorted(rebuilt, key=key) == sorted(live, key=key)
+    kpis = await report(db, date(2024, 5, 1), date(2024, 6, 30))
+    assert (kpis.questions.asked, kpis.questions.answered) == (3, 2)
+    assert kpis.questions.first_response_median_s == pytest.approx((7 * 60 + 12 * 60) / 2)
+
+
+async def test_new_members_over_a_period_longer_than_the_cohorts(
+    db: Database, updater: KpiUpdater
+) -> None:
+    # One member joins on each of these days; the period ends on 15 March. Cohorts are
+    # whole calendar months: the one joining on 16 March is in March's.
+    days = [date(2023, 12, 31), date(2024, 1, 1), date(2024, 2, 10), date(2024, 3, 15)]
+    days.append(date(2024, 3, 16))
+    await updater.apply(
+        [
+            msg(f"m{n}", f"member{n}", datetime.combine(day, time(23, 59), tzinfo=UTC))
+            for n, day in enumerate(days)
+        ]
+    )
+    kpis = await report(db, date(2024, 1, 1), date(2024, 3, 15), cohort_months=1)
+    assert kpis.members.new == 3
+    assert [(c.month, c.members) for c in kpis.retention.cohorts] == [("2024-03", 2)]
+    three = await report(db, date(2024, 1, 1), date(2024, 3, 15), cohort_months=3)
+    assert [(c.month, c.members, c.active) for c in three.retention.cohorts] == [
+        ("2024-01", 1, [1, 0, 0]),
+        ("2024-02", 1, [1, 0]),
+        ("2024-03", 2, [2]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+)
+def test_heatmap_matches_hour_by_hour_conversion(zone: str) -> None:
+    # Every UTC hour of a year that crosses summer time both ways, with varied counts.
+    rng = random.Random(zone)
+    days = [date(2024, 1, 1) + timedelta(days=n) for n in range(366)]
+    hours = [(day, {str(h): rng.randint(0, 3) for h in range(24)}) for day in days]
+    expected = [[0] * 24 for _ in range(7)]
+    for day, counts in hours:
+        for hour, count in counts.items():
+            local = datetime.combine(day, time(int(hour)), tzinfo=UTC).astimezone(ZoneInfo(zone))
+            expected[local.weekday()][local.hour] += count
+    assert heatmap(hours, zone).counts == expected
