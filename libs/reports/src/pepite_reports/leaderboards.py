@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -569,6 +570,67 @@ def _event(doc: Mapping[str, Any]) -> LeaderboardEvent:
     )
 
 
+@dataclass(frozen=True)
+class _Part:
+    """One aggregation of a period's points: a collection, its filter and its index."""
+
+    collection: str
+    match: dict[str, Any]
+    hint: str
+
+
+def _parts(community_id: str, theme: Theme, period: Period) -> list[_Part]:
+    """The rollups a period's points on ``theme`` are read from, each through the index
+    on that theme's points (a covered read: the documents themselves are not fetched)."""
+    plan = plan_rollups(period)
+    points = {f"points.{theme.value}": {"$gt": 0}}
+    parts: list[_Part] = []
+    if plan.seasons:
+        seasons: Any = plan.seasons[0] if len(plan.seasons) == 1 else {"$in": list(plan.seasons)}
+        parts.append(
+            _Part(
+                SEASONAL,
+                {"community_id": community_id, "season": seasons, **points},
+                f"season_{theme.value}",
+            )
+        )
+    if plan.months:
+        months: Any = plan.months[0] if len(plan.months) == 1 else {"$in": list(plan.months)}
+        parts.append(
+            _Part(
+                MONTHLY,
+                {"community_id": community_id, "month": months, **points},
+                f"month_{theme.value}",
+            )
+        )
+    for first, last in plan.day_ranges:
+        match: dict[str, Any] = {
+            "community_id": community_id,
+            "day": {"$gte": _day(first), "$lte": _day(last)},
+        }
+        if period.channels:
+            match["channel_id"] = {"$in": period.channels}
+        parts.append(_Part(DAILY, {**match, **points}, f"day_{theme.value}"))
+    return parts
+
+
+def _ranked_page(
+    page: Sequence[tuple[str, float]], above: int, offset: int
+) -> list[tuple[int, str, float]]:
+    """Competition ranks of a page of a ranking whose first entry has ``above`` members
+    with more points (the page's order is the ranking's)."""
+    ranked: list[tuple[int, str, float]] = []
+    for position, (member_id, points) in enumerate(page):
+        if not ranked:
+            rank = above + 1
+        elif points != ranked[-1][2]:
+            rank = offset + position + 1
+        else:
+            rank = ranked[-1][0]
+        ranked.append((rank, member_id, points))
+    return ranked
+
+
 class LeaderboardReader:
     """Rankings, standings and explanations from the rollups."""
 
@@ -579,44 +641,106 @@ class LeaderboardReader:
         self, community_id: str, theme: Theme, period: Period
     ) -> list[tuple[str, float]]:
         """Every member with points on ``theme`` in ``period``, best first (then by id)."""
-        field = f"$points.{theme.value}"
-        totals: dict[str, float] = defaultdict(float)
-        plan = plan_rollups(period)
-        pipelines: list[tuple[str, dict[str, Any]]] = []
-        if plan.seasons:
-            pipelines.append(
-                (SEASONAL, {"community_id": community_id, "season": {"$in": list(plan.seasons)}})
-            )
-        if plan.months:
-            match: dict[str, Any] = {
-                "community_id": community_id,
-                "month": {"$in": list(plan.months)},
-            }
-            pipelines.append((MONTHLY, match))
-        for first, last in plan.day_ranges:
-            match = {"community_id": community_id, "day": {"$gte": _day(first), "$lte": _day(last)}}
-            if period.channels:
-                match["channel_id"] = {"$in": period.channels}
-            pipelines.append((DAILY, match))
-        for collection, match in pipelines:
-            match[f"points.{theme.value}"] = {"$gt": 0}
-            # Months are summed from their theme's index alone, never from the documents.
-            prefix = {MONTHLY: "month", SEASONAL: "season"}.get(collection, "day")
-            options: dict[str, Any] = {"hint": f"{prefix}_{theme.value}"}
-            cursor = await self._db[collection].aggregate(
-                [
-                    {"$match": match},
-                    {"$group": {"_id": "$member_id", "p": {"$sum": field}}},
-                ],
-                **options,
-            )
-            async for doc in cursor:
-                totals[doc["_id"]] += doc["p"]
-        ordered = sorted(
+        totals = await self._totals(community_id, theme, period)
+        return sorted(
             ((member, _round(points)) for member, points in totals.items() if points > 0),
             key=lambda item: (-item[1], item[0]),
         )
-        return ordered
+
+    async def _totals(self, community_id: str, theme: Theme, period: Period) -> dict[str, float]:
+        """Each member's points on ``theme`` in ``period``, summed over the rollups the
+        period is made of; the parts are read at once."""
+        field = f"$points.{theme.value}"
+        totals: dict[str, float] = defaultdict(float)
+
+        async def read(part: _Part) -> list[tuple[str, float]]:
+            cursor = await self._db[part.collection].aggregate(
+                [{"$match": part.match}, {"$group": {"_id": "$member_id", "p": {"$sum": field}}}],
+                hint=part.hint,
+            )
+            return [(doc["_id"], doc["p"]) async for doc in cursor]
+
+        parts = _parts(community_id, theme, period)
+        # Summed in the order of the parts, whichever answers first: the same floats.
+        for found in await asyncio.gather(*(read(part) for part in parts)):
+            for member_id, points in found:
+                totals[member_id] += points
+        return totals
+
+    async def ranking(
+        self, community_id: str, theme: Theme, period: Period, *, limit: int, offset: int = 0
+    ) -> tuple[list[tuple[int, str, float]], int]:
+        """A page of :meth:`scores` with competition ranks, and how many members are ranked.
+
+        A month or a season is one rollup document per member, ranked by an index on
+        (community, period, theme's points, member): the page is read from the index in
+        order and the members are counted on it, so nothing is sorted and only the page
+        leaves MongoDB. Other periods sum several rollups per member first.
+        """
+        parts = _parts(community_id, theme, period)
+        if len(parts) == 1 and parts[0].collection in (MONTHLY, SEASONAL):
+            return await self._indexed_ranking(parts[0], theme, limit=limit, offset=offset)
+        totals = await self._totals(community_id, theme, period)
+        positive = [(member, _round(points)) for member, points in totals.items() if points > 0]
+        # Only the page is sorted; its first rank counts the members strictly above it.
+        page = heapq.nsmallest(offset + limit, positive, key=lambda item: (-item[1], item[0]))
+        page = page[offset:]
+        above = sum(1 for _, points in positive if page and points > page[0][1])
+        return _ranked_page(page, above, offset), len(positive)
+
+    async def _indexed_ranking(
+        self, part: _Part, theme: Theme, *, limit: int, offset: int
+    ) -> tuple[list[tuple[int, str, float]], int]:
+        field = f"points.{theme.value}"
+        collection = self._db[part.collection]
+        cursor = (
+            collection.find(part.match, {"_id": 0, "member_id": 1, field: 1})
+            .sort([(field, -1), ("member_id", 1)])
+            .skip(offset)
+            .limit(limit)
+            .hint(part.hint)
+        )
+
+        async def page() -> list[tuple[str, float]]:
+            return [(doc["member_id"], doc["points"][theme.value]) async for doc in cursor]
+
+        found, members = await asyncio.gather(
+            page(), collection.count_documents(part.match, hint=part.hint)
+        )
+        above = 0
+        if found and offset:
+            above = await collection.count_documents(
+                {**part.match, field: {"$gt": found[0][1]}}, hint=part.hint
+            )
+        rounded = [(member, _round(points)) for member, points in found]
+        return _ranked_page(rounded, above, offset), members
+
+    async def _rank_of(
+        self, community_id: str, member_id: str, theme: Theme, period: Period
+    ) -> tuple[int | None, float, int]:
+        """The member's rank (``None`` without points), points, and members ranked."""
+        parts = _parts(community_id, theme, period)
+        if len(parts) == 1 and parts[0].collection in (MONTHLY, SEASONAL):
+            part = parts[0]
+            field = f"points.{theme.value}"
+            collection = self._db[part.collection]
+            own, members = await asyncio.gather(
+                collection.find_one({**part.match, "member_id": member_id}, {field: 1}),
+                collection.count_documents(part.match, hint=part.hint),
+            )
+            if own is None:
+                return None, 0.0, members
+            mine = own["points"][theme.value]
+            above = await collection.count_documents(
+                {**part.match, field: {"$gt": mine}}, hint=part.hint
+            )
+            return above + 1, _round(mine), members
+        totals = await self._totals(community_id, theme, period)
+        positive = [_round(points) for points in totals.values() if points > 0]
+        if totals.get(member_id, 0.0) <= 0:
+            return None, 0.0, len(positive)
+        mine = _round(totals[member_id])
+        return 1 + sum(1 for points in positive if points > mine), mine, len(positive)
 
     async def leaderboard(
         self,
@@ -628,8 +752,7 @@ class LeaderboardReader:
         offset: int = 0,
     ) -> tuple[Leaderboard, bool]:
         """A page of the ranking; the flag says whether more entries follow."""
-        ranked = competition_ranks(await self.scores(community_id, theme, period))
-        page = ranked[offset : offset + limit]
+        page, ranked = await self.ranking(community_id, theme, period, limit=limit, offset=offset)
         members = [member_id for _, member_id, _ in page]
         names, titles = await asyncio.gather(
             self.names(community_id, members), self.titles(community_id, members, period.last)
@@ -648,10 +771,10 @@ class LeaderboardReader:
             community_id=community_id,
             theme=theme,
             period=period,
-            members=len(ranked),
+            members=ranked,
             entries=entries,
         )
-        return board, offset + limit < len(ranked)
+        return board, offset + limit < ranked
 
     async def names(self, community_id: str, member_ids: Sequence[str]) -> dict[str, str]:
         if not member_ids:
@@ -805,8 +928,8 @@ class LeaderboardReader:
     ) -> tuple[Standing, bool]:
         """The member's rank, points, counts, titles and a page of the messages behind
         them; the flag says whether more messages follow."""
-        scores, items, names, titles, metrics = await asyncio.gather(
-            self.scores(community_id, theme, period),
+        (rank, points, members), items, names, titles, metrics = await asyncio.gather(
+            self._rank_of(community_id, member_id, theme, period),
             self.contributions(
                 community_id, member_id, theme, period, limit=limit + 1, after=after
             ),
@@ -814,13 +937,6 @@ class LeaderboardReader:
             self.titles(community_id, [member_id], period.last),
             self.period_metrics(community_id, member_id, period),
         )
-        ranked = competition_ranks(scores)
-        rank: int | None = None
-        points = 0.0
-        for position, ranked_id, ranked_points in ranked:
-            if ranked_id == member_id:
-                rank, points = position, ranked_points
-                break
         more = len(items) > limit
         items = items[:limit]
         standing = Standing(
@@ -830,7 +946,7 @@ class LeaderboardReader:
             theme=theme,
             period=period,
             rank=rank,
-            members=len(ranked),
+            members=members,
             points=points,
             metrics=metrics,
             titles=titles.get(member_id, []),
