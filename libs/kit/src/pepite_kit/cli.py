@@ -23,8 +23,18 @@ class CommandError(Exception):
     """A failure to report on one line, without a traceback."""
 
 
-def build_app() -> typer.Typer:
-    """Assemble the ``pepite`` app from every installed service's commands."""
+def _group() -> None:
+    """Run one of the commands below."""
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """Assemble the ``pepite`` app from every installed service's commands.
+
+    Args:
+        only: when it names an installed command, load that command alone. Loading them
+            all imports every service's libraries (scikit-learn, the OpenAI SDK, …), which
+            costs seconds a run of one command never needs.
+    """
     app = typer.Typer(
         name="pepite",
         help="Pépite: community insights from every message.",
@@ -32,7 +42,13 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for entry_point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+    # A callback keeps the app a group when it holds one command, so `pepite import …`
+    # still reads `import` as the command's name.
+    app.callback()(_group)
+    commands = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+    if any(entry_point.name == only for entry_point in commands):
+        commands = [entry_point for entry_point in commands if entry_point.name == only]
+    for entry_point in commands:
         command: Callable[..., Any] | typer.Typer = entry_point.load()
         if isinstance(command, typer.Typer):
             # A group of subcommands, e.g. ``pepite members link``.
@@ -74,8 +90,11 @@ def require_community_id(community: str) -> None:
 
 def main() -> None:
     """Console entry point."""
+    arguments = sys.argv[1:]
+    # The command is the first argument: `pepite` itself takes no option but --help.
+    command = arguments[0] if arguments and not arguments[0].startswith("-") else None
     try:
-        build_app()()
+        build_app(only=command)()
     except KeyboardInterrupt:
         typer.echo("pepite: interrupted", err=True)
         sys.exit(130)
