@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from pepite_api.alerts import ALERT_REVIEW_INDEXES
 from pepite_api.cache import SharedCache
 from pepite_api.deps import ApiState
 from pepite_api.identities import INDEXES as IDENTITY_INDEXES
@@ -27,6 +28,7 @@ from pepite_api.ratelimit import (
     share_rate_limits,
 )
 from pepite_api.routes import (
+    alerts,
     communities,
     digests,
     health,
@@ -72,6 +74,7 @@ def api_indexes() -> Iterable[IndexSpec]:
         *MESSAGE_INDEXES,
         *MODERATION_INDEXES,
         *STRIKE_INDEXES,
+        *ALERT_REVIEW_INDEXES,
         *PRIVACY_INDEXES,
         *LEADERBOARD_INDEXES,
     )
@@ -143,6 +146,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(messages.router)
     app.include_router(topics.router)
     app.include_router(moderation.router)
+    app.include_router(alerts.router)
     app.include_router(knowledge.router)
     app.include_router(leaderboards.router)
     app.include_router(digests.router)

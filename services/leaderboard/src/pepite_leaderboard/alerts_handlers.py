@@ -333,6 +333,10 @@ class AlertsHandler:
                 severity=notice.severity,
                 message_ids=notice.message_ids,
                 member_id=member_id,
+                title=notice.title,
+                detail=notice.detail,
+                channel=notice.channel,
+                metrics=notice.metrics,
             )
         )
         ALERTS_RAISED.labels(kind=notice.kind, severity=notice.severity).inc()

@@ -6,8 +6,9 @@
 - ``alert_buckets``: one document per community, series and hour, holding the ids of
   its messages (a set, so a replay adds nothing); the count is the set's size.
 - ``alert_communities``: the first hour seen of each community (no baseline before).
-- ``alerts``: every alert raised, ``_id`` its alert id; what the cooldown and the
-  replays check.
+- ``alerts``: every alert raised, ``_id`` its alert id, with what it says; what the
+  cooldown and the replays check, and what people review (and acknowledge or resolve)
+  through the API.
 
 Buckets and observations are working data: they expire some weeks after they were last
 written, beyond any baseline window.
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import UpdateOne
 
+from pepite_contracts import ChannelRef
 from pepite_kit import Database, IndexSpec
 from pepite_leaderboard.alerts_crisis import ScamSighting
 
@@ -85,6 +87,11 @@ class StoredAlert:
     severity: str
     message_ids: list[str]
     member_id: str | None = None
+    #: What the alert says, kept for the people who review alerts through the API.
+    title: str = ""
+    detail: str = ""
+    channel: ChannelRef | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def _bucket_id(community_id: str, series: str, hour: datetime) -> str:
@@ -249,10 +256,15 @@ class AlertRepository:
             "severity": alert.severity,
             "message_ids": alert.message_ids,
             "member_id": alert.member_id,
+            "title": alert.title,
+            "detail": alert.detail,
+            "channel": alert.channel.model_dump() if alert.channel else None,
+            "metrics": alert.metrics,
         }
         await self._db[ALERTS].update_one(
             {"_id": alert.alert_id},
-            {"$set": doc, "$setOnInsert": {"raised_at": datetime.now(UTC)}},
+            # A person's review (status, acknowledged_at...) is the API's: never reset.
+            {"$set": doc, "$setOnInsert": {"raised_at": datetime.now(UTC), "status": "open"}},
             upsert=True,
         )
 
@@ -268,6 +280,10 @@ class AlertRepository:
                 severity=doc["severity"],
                 message_ids=doc.get("message_ids", []),
                 member_id=doc.get("member_id"),
+                title=doc.get("title", ""),
+                detail=doc.get("detail", ""),
+                channel=ChannelRef.model_validate(doc["channel"]) if doc.get("channel") else None,
+                metrics=doc.get("metrics", {}),
             )
             async for doc in self._db[ALERTS].find({"community_id": community_id}).sort("hour", 1)
         ]
