@@ -25,8 +25,9 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from itertools import accumulate
 from typing import Any
 
@@ -51,9 +52,11 @@ from pepite_reports.leaderboards import (
     LeaderboardConfigRepository,
     LeaderboardEvent,
     LeaderboardReader,
+    Period,
     Theme,
     month_period,
     range_period,
+    rollup_parts,
     season_period,
 )
 
@@ -164,8 +167,15 @@ def generate(
     return docs, events
 
 
-async def timed(runs: int, query: Callable[[], Awaitable[object]]) -> tuple[float, float]:
+async def timed(
+    runs: int, query: Callable[[], Awaitable[object]], *, first: str | None = None
+) -> tuple[float, float]:
+    """p50 and p99 in ms over ``runs`` calls after one untimed call (emitted as
+    ``first`` when named: the cold call)."""
+    started = time.perf_counter()
     await query()
+    if first is not None:
+        emit(first, (time.perf_counter() - started) * 1000, "ms")
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -251,6 +261,84 @@ async def feed(db: Database, messages: int, members: int, seed: int) -> None:
     emit("leaderboard_rollup_documents", sum(counts.values()), "documents", **counts)
 
 
+def _stages(plan: Mapping[str, Any]) -> list[str]:
+    """The stage names of a winning plan, outermost first."""
+    names = [str(plan.get("stage", "?"))]
+    for child in ("inputStage", "queryPlan"):
+        if isinstance(plan.get(child), Mapping):
+            names.extend(_stages(plan[child]))
+    for inputs in plan.get("inputStages") or []:
+        names.extend(_stages(inputs))
+    return names
+
+
+def _find_key(doc: Any, key: str) -> Any:
+    """The first value of ``key`` anywhere in an explain output."""
+    if isinstance(doc, Mapping):
+        if key in doc:
+            return doc[key]
+        for value in doc.values():
+            found = _find_key(value, key)
+            if found is not None:
+                return found
+    elif isinstance(doc, list):
+        for value in doc:
+            found = _find_key(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+async def explain_plans(db: Database, name: str, theme: Theme, period: Period) -> None:
+    """What MongoDB does for each rollup a query reads: index keys and documents
+    examined, members returned, plan stages (a covered read examines no document)."""
+    parts = rollup_parts(COMMUNITY, theme, period)
+    field = f"points.{theme.value}"
+    for n, part in enumerate(parts):
+        collection = db[part.collection]
+        if len(parts) == 1 and part.collection in {"leaderboard_monthly", "leaderboard_seasonal"}:
+            # The page read in index order, as LeaderboardReader.ranking does.
+            explained = await (
+                collection.find(part.match, {"_id": 0, "member_id": 1, field: 1})
+                .sort([(field, -1), ("member_id", 1)])
+                .limit(20)
+                .hint(part.hint)
+                .explain()
+            )
+            how = "page"
+        else:
+            explained = await db.command(
+                {
+                    "explain": {
+                        "aggregate": part.collection,
+                        "pipeline": [
+                            {"$match": part.match},
+                            {"$group": {"_id": "$member_id", "p": {"$sum": f"${field}"}}},
+                        ],
+                        "cursor": {},
+                        "hint": part.hint,
+                    },
+                    "verbosity": "executionStats",
+                }
+            )
+            how = "sum"
+        stats = _find_key(explained, "executionStats") or {}
+        plan = _find_key(explained, "winningPlan") or {}
+        emit(
+            f"leaderboard_plan_{name}",
+            float(stats.get("totalKeysExamined", -1)),
+            "index keys",
+            part=n,
+            read=how,
+            collection=part.collection,
+            index=part.hint,
+            docs_examined=stats.get("totalDocsExamined"),
+            returned=stats.get("nReturned"),
+            server_ms=stats.get("executionTimeMillis"),
+            stages=" < ".join(_stages(plan)),
+        )
+
+
 async def time_queries(db: Database, runs: int) -> None:
     """p50 and p99 of each query, after one untimed warm-up run."""
     reader = LeaderboardReader(db)
@@ -277,9 +365,35 @@ async def time_queries(db: Database, runs: int) -> None:
         COMMUNITY, top, Theme.HELPFULNESS, month_period("2024-05")
     )
     for name, query in queries.items():
-        p50, p99 = await timed(runs, query)
+        p50, p99 = await timed(runs, query, first=f"leaderboard_query_{name}_first")
         emit(f"leaderboard_query_{name}_p50", p50, "ms", runs=runs)
         emit(f"leaderboard_query_{name}_p99", p99, "ms", runs=runs)
+    # Where the time goes: each part of a query alone, and MongoDB's plans.
+    periods = {
+        "month": (Theme.HELPFULNESS, month_period("2024-05")),
+        "season": (Theme.ACTIVITY, season_period("2024-Q2")),
+        "custom_event": (Theme.HELPFULNESS, event.period()),
+        "range_across_months": (Theme.KINDNESS, range_period(date(2024, 4, 15), date(2024, 6, 14))),
+    }
+    parts: dict[str, Callable[[], Awaitable[object]]] = {}
+    for name, (theme, period) in periods.items():
+        page, _ = await reader.ranking(COMMUNITY, theme, period, limit=20)
+        members = [member_id for _, member_id, _ in page]
+        parts[f"{name}_ranking"] = partial(reader.ranking, COMMUNITY, theme, period, limit=20)
+        parts[f"{name}_names"] = partial(reader.names, COMMUNITY, members)
+        parts[f"{name}_titles"] = partial(reader.titles, COMMUNITY, members, period.last)
+    month = month_period("2024-05")
+    parts["explanation_rank"] = partial(reader.rank_of, COMMUNITY, top, Theme.HELPFULNESS, month)
+    parts["explanation_messages"] = partial(
+        reader.contributions, COMMUNITY, top, Theme.HELPFULNESS, month, limit=51
+    )
+    parts["explanation_metrics"] = partial(reader.period_metrics, COMMUNITY, top, month)
+    for name, part in parts.items():
+        p50, p99 = await timed(max(10, runs // 4), part)
+        emit(f"leaderboard_part_{name}_p50", p50, "ms", runs=max(10, runs // 4))
+        emit(f"leaderboard_part_{name}_p99", p99, "ms", runs=max(10, runs // 4))
+    for name, (theme, period) in periods.items():
+        await explain_plans(db, name, theme, period)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +43,8 @@ MEMBERS = "members"
 
 #: A rank page is at most this long.
 MAX_PAGE = 200
+#: Most days whose index scans MongoDB merges in order (``internalQueryMaxScansToExplode``).
+MAX_MERGED_DAYS = 200
 MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
 SEASON_PATTERN = re.compile(r"^(\d{4})-Q([1-4])$")
 EVENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -65,9 +66,13 @@ class Theme(StrEnum):
 
 
 LEADERBOARD_INDEXES = (
-    # Recomputing a member's day and explaining a member's score.
+    # Recomputing a member's day, and explaining a member's score: with the period's days
+    # listed, each day's keys are already in (at, _id) order and MongoDB merges them, so
+    # a page of the messages behind a score stops at its end instead of sorting them all.
     IndexSpec(
-        CONTRIBUTIONS, [("community_id", 1), ("member_id", 1), ("day", 1), ("at", 1)], "member_day"
+        CONTRIBUTIONS,
+        [("community_id", 1), ("member_id", 1), ("day", 1), ("at", 1), ("_id", 1)],
+        "member_day",
     ),
     # Custom events and partial months.
     IndexSpec(DAILY, [("community_id", 1), ("day", 1), ("channel_id", 1)], "community_day"),
@@ -571,7 +576,7 @@ def _event(doc: Mapping[str, Any]) -> LeaderboardEvent:
 
 
 @dataclass(frozen=True)
-class _Part:
+class RollupPart:
     """One aggregation of a period's points: a collection, its filter and its index."""
 
     collection: str
@@ -579,16 +584,16 @@ class _Part:
     hint: str
 
 
-def _parts(community_id: str, theme: Theme, period: Period) -> list[_Part]:
+def rollup_parts(community_id: str, theme: Theme, period: Period) -> list[RollupPart]:
     """The rollups a period's points on ``theme`` are read from, each through the index
     on that theme's points (a covered read: the documents themselves are not fetched)."""
     plan = plan_rollups(period)
     points = {f"points.{theme.value}": {"$gt": 0}}
-    parts: list[_Part] = []
+    parts: list[RollupPart] = []
     if plan.seasons:
         seasons: Any = plan.seasons[0] if len(plan.seasons) == 1 else {"$in": list(plan.seasons)}
         parts.append(
-            _Part(
+            RollupPart(
                 SEASONAL,
                 {"community_id": community_id, "season": seasons, **points},
                 f"season_{theme.value}",
@@ -597,7 +602,7 @@ def _parts(community_id: str, theme: Theme, period: Period) -> list[_Part]:
     if plan.months:
         months: Any = plan.months[0] if len(plan.months) == 1 else {"$in": list(plan.months)}
         parts.append(
-            _Part(
+            RollupPart(
                 MONTHLY,
                 {"community_id": community_id, "month": months, **points},
                 f"month_{theme.value}",
@@ -610,7 +615,7 @@ def _parts(community_id: str, theme: Theme, period: Period) -> list[_Part]:
         }
         if period.channels:
             match["channel_id"] = {"$in": period.channels}
-        parts.append(_Part(DAILY, {**match, **points}, f"day_{theme.value}"))
+        parts.append(RollupPart(DAILY, {**match, **points}, f"day_{theme.value}"))
     return parts
 
 
@@ -653,14 +658,14 @@ class LeaderboardReader:
         field = f"$points.{theme.value}"
         totals: dict[str, float] = defaultdict(float)
 
-        async def read(part: _Part) -> list[tuple[str, float]]:
+        async def read(part: RollupPart) -> list[tuple[str, float]]:
             cursor = await self._db[part.collection].aggregate(
                 [{"$match": part.match}, {"$group": {"_id": "$member_id", "p": {"$sum": field}}}],
                 hint=part.hint,
             )
             return [(doc["_id"], doc["p"]) async for doc in cursor]
 
-        parts = _parts(community_id, theme, period)
+        parts = rollup_parts(community_id, theme, period)
         # Summed in the order of the parts, whichever answers first: the same floats.
         for found in await asyncio.gather(*(read(part) for part in parts)):
             for member_id, points in found:
@@ -677,19 +682,55 @@ class LeaderboardReader:
         order and the members are counted on it, so nothing is sorted and only the page
         leaves MongoDB. Other periods sum several rollups per member first.
         """
-        parts = _parts(community_id, theme, period)
+        parts = rollup_parts(community_id, theme, period)
         if len(parts) == 1 and parts[0].collection in (MONTHLY, SEASONAL):
             return await self._indexed_ranking(parts[0], theme, limit=limit, offset=offset)
-        totals = await self._totals(community_id, theme, period)
-        positive = [(member, _round(points)) for member, points in totals.items() if points > 0]
-        # Only the page is sorted; its first rank counts the members strictly above it.
-        page = heapq.nsmallest(offset + limit, positive, key=lambda item: (-item[1], item[0]))
-        page = page[offset:]
-        above = sum(1 for _, points in positive if page and points > page[0][1])
-        return _ranked_page(page, above, offset), len(positive)
+        page: list[dict[str, Any]] = [
+            {"$sort": {"p": -1, "_id": 1}},
+            {"$skip": offset},
+            {"$limit": limit},
+        ]
+        found = await self._summed(parts, theme, {"members": [{"$count": "n"}], "page": page})
+        members = found["members"][0]["n"] if found["members"] else 0
+        return [(doc["rank"], doc["_id"], doc["p"]) for doc in found["page"]], members
+
+    async def _summed(
+        self, parts: Sequence[RollupPart], theme: Theme, facets: dict[str, list[dict[str, Any]]]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Sum each member's points over the parts and rank them in MongoDB: only what
+        ``facets`` keep of the ranked members (``_id``, ``p``, ``rank``) comes back.
+
+        Ranked as :meth:`scores` ranks them: on the points rounded to two decimals, the
+        members with points only, competition ranks.
+        """
+        field = f"points.{theme.value}"
+        keep = {"$project": {"_id": 0, "member_id": 1, field: 1}}
+        first, *rest = parts
+        pipeline: list[dict[str, Any]] = [{"$match": first.match}, keep]
+        for part in rest:
+            # The other parts' filters lead to their own theme's index like the first
+            # one's hint (the covered scan is the one that wins the planner's trial).
+            pipeline.append(
+                {
+                    "$unionWith": {
+                        "coll": part.collection,
+                        "pipeline": [{"$match": part.match}, keep],
+                    }
+                }
+            )
+        pipeline += [
+            {"$group": {"_id": "$member_id", "raw": {"$sum": f"${field}"}}},
+            {"$match": {"raw": {"$gt": 0}}},
+            {"$set": {"p": {"$round": ["$raw", 2]}}},
+            {"$setWindowFields": {"sortBy": {"p": -1}, "output": {"rank": {"$rank": {}}}}},
+            {"$facet": facets},
+        ]
+        cursor = await self._db[first.collection].aggregate(pipeline, hint=first.hint)
+        result: dict[str, list[dict[str, Any]]] = await anext(aiter(cursor))
+        return result
 
     async def _indexed_ranking(
-        self, part: _Part, theme: Theme, *, limit: int, offset: int
+        self, part: RollupPart, theme: Theme, *, limit: int, offset: int
     ) -> tuple[list[tuple[int, str, float]], int]:
         field = f"points.{theme.value}"
         collection = self._db[part.collection]
@@ -704,43 +745,46 @@ class LeaderboardReader:
         async def page() -> list[tuple[str, float]]:
             return [(doc["member_id"], doc["points"][theme.value]) async for doc in cursor]
 
-        found, members = await asyncio.gather(
-            page(), collection.count_documents(part.match, hint=part.hint)
-        )
+        found, members = await asyncio.gather(page(), self._count(part, part.match))
         above = 0
         if found and offset:
-            above = await collection.count_documents(
-                {**part.match, field: {"$gt": found[0][1]}}, hint=part.hint
-            )
+            above = await self._count(part, {**part.match, field: {"$gt": found[0][1]}})
         rounded = [(member, _round(points)) for member, points in found]
         return _ranked_page(rounded, above, offset), members
 
-    async def _rank_of(
+    async def _count(self, part: RollupPart, match: Mapping[str, Any]) -> int:
+        """Documents matching ``match``, counted on the part's index alone (``count``
+        runs a COUNT_SCAN directly, without the aggregation ``count_documents`` runs)."""
+        reply = await self._db.command(
+            {"count": part.collection, "query": dict(match), "hint": part.hint}
+        )
+        return int(reply["n"])
+
+    async def rank_of(
         self, community_id: str, member_id: str, theme: Theme, period: Period
     ) -> tuple[int | None, float, int]:
         """The member's rank (``None`` without points), points, and members ranked."""
-        parts = _parts(community_id, theme, period)
+        parts = rollup_parts(community_id, theme, period)
         if len(parts) == 1 and parts[0].collection in (MONTHLY, SEASONAL):
             part = parts[0]
             field = f"points.{theme.value}"
             collection = self._db[part.collection]
             own, members = await asyncio.gather(
                 collection.find_one({**part.match, "member_id": member_id}, {field: 1}),
-                collection.count_documents(part.match, hint=part.hint),
+                self._count(part, part.match),
             )
             if own is None:
                 return None, 0.0, members
             mine = own["points"][theme.value]
-            above = await collection.count_documents(
-                {**part.match, field: {"$gt": mine}}, hint=part.hint
-            )
+            above = await self._count(part, {**part.match, field: {"$gt": mine}})
             return above + 1, _round(mine), members
-        totals = await self._totals(community_id, theme, period)
-        positive = [_round(points) for points in totals.values() if points > 0]
-        if totals.get(member_id, 0.0) <= 0:
-            return None, 0.0, len(positive)
-        mine = _round(totals[member_id])
-        return 1 + sum(1 for points in positive if points > mine), mine, len(positive)
+        found = await self._summed(
+            parts, theme, {"members": [{"$count": "n"}], "me": [{"$match": {"_id": member_id}}]}
+        )
+        members = found["members"][0]["n"] if found["members"] else 0
+        if not found["me"]:
+            return None, 0.0, members
+        return found["me"][0]["rank"], found["me"][0]["p"], members
 
     async def leaderboard(
         self,
@@ -882,16 +926,23 @@ class LeaderboardReader:
     ) -> list[ContributionItem]:
         """The messages behind the member's points on ``theme``, oldest first: those that
         gave points, and those that gave nothing with the reason (self-reply, flagged…)."""
+        days = (period.last - period.first).days + 1
         query: dict[str, Any] = {
             "community_id": community_id,
             "member_id": member_id,
-            "day": {"$gte": _day(period.first), "$lte": _day(period.last)},
+            # Days listed one by one (up to MongoDB's limit of merged scans) give a merge
+            # of ordered index scans; a range would need every message read and sorted.
+            "day": {"$in": [_day(period.first + timedelta(days=n)) for n in range(days)]}
+            if days <= MAX_MERGED_DAYS
+            else {"$gte": _day(period.first), "$lte": _day(period.last)},
             "$or": [{f"points.{theme.value}": {"$gt": 0}}, {"excluded": {"$type": "string"}}],
         }
         if period.channels:
             query["channel_id"] = {"$in": period.channels}
         if after is not None:
             at, contribution_id = after
+            # The bound on ``at`` skips the earlier pages' keys in every day's scan.
+            query["at"] = {"$gte": at}
             query["$and"] = [
                 {"$or": [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": contribution_id}}]}
             ]
@@ -929,7 +980,7 @@ class LeaderboardReader:
         """The member's rank, points, counts, titles and a page of the messages behind
         them; the flag says whether more messages follow."""
         (rank, points, members), items, names, titles, metrics = await asyncio.gather(
-            self._rank_of(community_id, member_id, theme, period),
+            self.rank_of(community_id, member_id, theme, period),
             self.contributions(
                 community_id, member_id, theme, period, limit=limit + 1, after=after
             ),
