@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from tests.conftest import SyncDb
 from tests.kafka_helpers import read_topic
 from tests.services.api.conftest import Api
@@ -77,6 +78,7 @@ async def decide(client: httpx.AsyncClient, number: int, action: str) -> dict[st
 async def test_the_third_confirmed_violation_recommends_a_ban_and_bans_no_one(
     api: Api, admin: httpx.AsyncClient
 ) -> None:
+    warnings_before = strike_alerts("warning")
     first = await decide(admin, 1, "remove")
     assert first["strike"] == {
         "member_id": TROLL,
@@ -123,6 +125,14 @@ async def test_the_third_confirmed_violation_recommends_a_ban_and_bans_no_one(
     assert last.payload.severity == "critical"
     assert last.payload.member_id == TROLL
     assert "recommend" in last.payload.title
+    # Counted for the dashboards like the alerts the leaderboard service raises.
+    assert strike_alerts("warning") - warnings_before == 2
+    assert strike_alerts("critical") >= 2
+
+
+def strike_alerts(severity: str) -> float:
+    labels = {"kind": "moderation_strike", "severity": severity}
+    return REGISTRY.get_sample_value("pepite_alerts_raised_total", labels) or 0.0
 
 
 async def test_the_community_sets_its_own_rule(api: Api, admin: httpx.AsyncClient) -> None:

@@ -28,6 +28,7 @@ from pepite_contracts import (
     encode_event,
 )
 from pepite_kit import Database, EventPublisher, IndexSpec, KafkaSettings
+from pepite_kit.metrics import ALERTS_RAISED
 
 STRIKE_RULES = "moderation_strike_rules"
 STRIKE_ALERT_KIND = "moderation_strike"
@@ -189,4 +190,5 @@ async def after_decision(
         key=community_key(community_id),
     )
     await publisher.flush()
+    ALERTS_RAISED.labels(kind=event.payload.kind, severity=event.payload.severity).inc()
     return strike
