@@ -16,7 +16,8 @@ What is stored (see docs/kpis.md for the whole picture):
 - ``kpi_questions``: one document per members' question with its first response.
 - ``kpi_responses``: per (community, UTC day or calendar month, channel or all) the
   questions asked and a histogram of their first-response times in fixed logarithmic
-  buckets (count and summed milliseconds per bucket), so a year's median and 90th
+  buckets (``n.<bucket>``: answered questions, ``ms.<bucket>``: their summed waits in
+  milliseconds), so a year's median and 90th
   percentile merge 12 month histograms instead of reading every question.
 - ``kpi_members`` is read through a covering index for joins (new members, cohorts).
 
@@ -28,7 +29,9 @@ Bots are left out of every figure: their messages are not counted and never resp
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
+from bisect import bisect_left
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -69,6 +72,8 @@ MAU_DAYS = 30
 #: Shares of the messages written by the most active members.
 TOP_PERCENTS = (5, 10)
 BUSIEST_CHANNELS = 10
+#: Member numbers per document of the joins read (each part stays far under 16 MB).
+_JOINS_PER_DOCUMENT = 200_000
 #: Ratio between the bounds of consecutive first-response buckets. A bucket's waits are
 #: estimated by their mean, which lies inside the bucket like each of them: a percentile
 #: read from the histograms is within this relative error (minus one) of the exact one.
@@ -171,26 +176,40 @@ class ResponseHistogram:
     """First-response times merged over documents: per bucket, waits and summed ms."""
 
     asked: int = 0
-    buckets: dict[int, list[int]] = field(default_factory=dict)
+    #: Answered questions per bucket (keys as stored: the bucket number as text).
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Their first-response times summed, in milliseconds, per bucket.
+    sums_ms: dict[str, int] = field(default_factory=dict)
 
-    def add(self, asked: int, waits: Mapping[str, Mapping[str, int]]) -> None:
-        """Merge one stored document (``asked``, ``waits.<bucket>.n`` and ``.ms``)."""
+    def add(self, asked: int, counts: Mapping[str, int], sums_ms: Mapping[str, int]) -> None:
+        """Merge one stored document (``asked``, ``n.<bucket>`` and ``ms.<bucket>``).
+
+        Two flat maps rather than a sub-document per bucket: a year merges a dozen
+        documents of several hundred buckets, and flat maps decode and add fastest.
+        """
         self.asked += asked
-        buckets = self.buckets
-        for key, bucket in waits.items():
-            count = bucket.get("n", 0)
-            if count <= 0:  # emptied by a question that lost its response
+        for merged, part in ((self.counts, counts), (self.sums_ms, sums_ms)):
+            if not merged:
+                merged.update(part)
                 continue
-            found = buckets.get(int(key))
-            if found is None:
-                buckets[int(key)] = [count, bucket.get("ms", 0)]
-            else:
-                found[0] += count
-                found[1] += bucket.get("ms", 0)
+            get = merged.get
+            for key, value in part.items():
+                merged[key] = get(key, 0) + value
 
     @property
     def answered(self) -> int:
-        return sum(count for count, _ in self.buckets.values())
+        return sum(count for count in self.counts.values() if count > 0)
+
+    def _buckets(self) -> list[tuple[int, int]]:
+        """(count, summed ms) of the non-empty buckets, shortest waits first."""
+        found = [
+            (int(key), count, self.sums_ms.get(key, 0))
+            for key, count in self.counts.items()
+            # Zero: emptied by a question that lost or changed its response.
+            if count > 0
+        ]
+        found.sort()
+        return [(count, ms) for _, count, ms in found]
 
     def percentile(self, q: float) -> float | None:
         """The ``q`` quantile (0..1) in seconds, as :func:`percentile` on the exact waits.
@@ -199,7 +218,8 @@ class ResponseHistogram:
         exact when the buckets at the ranks hold a single distinct wait, and otherwise
         within ``RESPONSE_BUCKET_GROWTH - 1`` (relative) of the exact percentile.
         """
-        total = self.answered
+        buckets = self._buckets()
+        total = sum(count for count, _ in buckets)
         if total == 0:
             return None
         position = q * (total - 1)
@@ -207,8 +227,7 @@ class ResponseHistogram:
         high = min(low + 1, total - 1)
         low_value = high_value = 0.0
         seen = 0
-        for key in sorted(self.buckets):
-            count, ms = self.buckets[key]
+        for count, ms in buckets:
             mean = ms / count / 1000
             if seen <= low < seen + count:
                 low_value = mean
@@ -589,7 +608,9 @@ class KpiService:
                 ((day, hours) for day, (_, _, hours) in sorted(daily_docs.items())), timezone
             ),
             busiest_channels=busiest,
-            retention=_retention(joins.by_month(), cohort_months, members_by_doc, month_ids),
+            retention=_retention(
+                joins.by_month(cohort_months), cohort_months, members_by_doc, month_ids
+            ),
         )
         if timings is not None:
             timings["assemble"] = (_clock() - started) * 1000
@@ -606,22 +627,40 @@ class KpiService:
     async def _daily(
         self, community_id: str, channel_id: str | None, first: date, last: date
     ) -> dict[date, tuple[int, int, dict[str, int]]]:
-        """Active members, messages and messages per UTC hour of each day with any."""
-        query = {
-            "community_id": community_id,
-            "grain": Grain.DAY.value,
-            "channel_id": channel_id,
-            "start": {"$gte": day_start(first), "$lte": day_start(last)},
-        }
-        projection = {"_id": 0, "start": 1, "messages": 1, "hours": 1, "active": 1}
-        cursor = self._db[KPI_ACTIVITY].find(query, projection, batch_size=(last - first).days + 2)
+        """Active members, messages and messages per UTC hour of each day with any.
+
+        Packed by the server into one document of arrays (a year: 365 days, well under
+        a megabyte): one reply to decode instead of a document per day.
+        """
+        pipeline: list[dict[str, Any]] = [
+            {
+                "$match": {
+                    "community_id": community_id,
+                    "grain": Grain.DAY.value,
+                    "channel_id": channel_id,
+                    "start": {"$gte": day_start(first), "$lte": day_start(last)},
+                }
+            },
+            {
+                "$group": {
+                    "_id": None,
+                    "start": {"$push": "$start"},
+                    "active": {"$push": {"$ifNull": ["$active", 0]}},
+                    "messages": {"$push": {"$ifNull": ["$messages", 0]}},
+                    "hours": {"$push": {"$ifNull": ["$hours", {}]}},
+                }
+            },
+        ]
+        cursor = await self._db[KPI_ACTIVITY].aggregate(pipeline)
+        found = await cursor.to_list(1)
+        if not found:
+            return {}
+        doc = found[0]
         return {
-            doc["start"].astimezone(UTC).date(): (
-                int(doc.get("active", 0)),
-                doc.get("messages", 0),
-                doc.get("hours") or {},
+            start.astimezone(UTC).date(): (int(active), int(messages), hours)
+            for start, active, messages, hours in zip(
+                doc["start"], doc["active"], doc["messages"], doc["hours"], strict=True
             )
-            async for doc in cursor
         }
 
     async def _channel_messages(self, community_id: str, period: Segments) -> dict[str, int]:
@@ -659,16 +698,17 @@ class KpiService:
         """
         merged = ResponseHistogram()
         async for doc in self._db[KPI_RESPONSES].find(
-            {"_id": {"$in": ids}}, {"_id": 0, "asked": 1, "waits": 1}, batch_size=len(ids) + 1
+            {"_id": {"$in": ids}}, {"_id": 0, "asked": 1, "n": 1, "ms": 1}, batch_size=len(ids) + 1
         ):
-            merged.add(int(doc.get("asked", 0)), doc.get("waits") or {})
+            merged.add(int(doc.get("asked", 0)), doc.get("n") or {}, doc.get("ms") or {})
         return merged
 
     async def _joins(self, community_id: str, start: date, end: date) -> Joins:
-        """Member numbers by UTC day of joining, for joins in ``[start, end)``.
+        """Join times and member numbers, in time order, for joins in ``[start, end)``.
 
-        Grouped by the server through a covering index: about one small document per
-        day instead of one per member.
+        Read through a covering index and packed by the server into a document of two
+        arrays per ``_JOINS_PER_DOCUMENT`` member numbers (under MongoDB's 16 MB): a few
+        thousand members cost one small reply, not a document each.
         """
         pipeline: list[dict[str, Any]] = [
             {
@@ -677,21 +717,22 @@ class KpiService:
                     "joined_at": {"$gte": day_start(start), "$lt": day_start(end)},
                 }
             },
-            {"$project": {"_id": 0, "joined_at": 1, "idx": 1}},
+            # Given by the index: no sort runs, and $push keeps this order.
+            {"$sort": {"joined_at": 1}},
             {
                 "$group": {
-                    "_id": {"$dateTrunc": {"date": "$joined_at", "unit": "day"}},
+                    "_id": {"$floor": {"$divide": ["$idx", _JOINS_PER_DOCUMENT]}},
+                    "joined_at": {"$push": "$joined_at"},
                     "members": {"$push": "$idx"},
                 }
             },
         ]
-        cursor = await self._db[KPI_MEMBERS].aggregate(pipeline, batchSize=10_000)
-        return Joins(
-            {
-                doc["_id"].astimezone(UTC).date(): [str(idx) for idx in doc["members"]]
-                async for doc in cursor
-            }
-        )
+        cursor = await self._db[KPI_MEMBERS].aggregate(pipeline)
+        docs = [doc async for doc in cursor]
+        if len(docs) == 1:
+            return Joins(docs[0]["joined_at"], docs[0]["members"])
+        ordered = list(heapq.merge(*(zip(d["joined_at"], d["members"], strict=True) for d in docs)))
+        return Joins([at for at, _ in ordered], [idx for _, idx in ordered])
 
     async def _timezone(self, community_id: str, wanted: str | None) -> str:
         if wanted is not None:
@@ -710,23 +751,24 @@ class KpiService:
 
 @dataclass(frozen=True, slots=True)
 class Joins:
-    """Member numbers by UTC day of joining."""
+    """Members' join times in time order, with their numbers in the same order."""
 
-    by_day: dict[date, list[str]]
+    joined_at: list[datetime]
+    members: list[int]
+
+    def _slice(self, start: date, end: date) -> list[int]:
+        """Numbers of the members who joined from ``start`` (included) to ``end`` (not)."""
+        low = bisect_left(self.joined_at, day_start(start))
+        high = bisect_left(self.joined_at, day_start(end), lo=low)
+        return self.members[low:high]
 
     def between(self, first: date, last: date) -> set[str]:
         """Members who joined from ``first`` to ``last`` (included)."""
-        found: set[str] = set()
-        for day, members in self.by_day.items():
-            if first <= day <= last:
-                found.update(members)
-        return found
+        return set(map(str, self._slice(first, last + timedelta(days=1))))
 
-    def by_month(self) -> dict[date, list[str]]:
-        months: dict[date, list[str]] = {}
-        for day, members in self.by_day.items():
-            months.setdefault(month_start(day), []).extend(members)
-        return months
+    def by_month(self, months: Iterable[date]) -> dict[date, list[str]]:
+        """Members by calendar month of joining, for each of ``months``."""
+        return {month: list(map(str, self._slice(month, next_month(month)))) for month in months}
 
 
 def _retention(

@@ -20,7 +20,7 @@ on the question's document and applied when the question arrives.
 
 Response histograms: a question counts once in four ``kpi_responses`` documents (the
 UTC day and month it was asked, its channel and the whole community): ``asked`` and,
-once answered, ``waits.<bucket>.n`` and ``waits.<bucket>.ms`` (see
+once answered, ``n.<bucket>`` and ``ms.<bucket>`` (see
 :func:`pepite_reports.kpis.response_bucket`). A question whose state changes (a response
 found, an earlier response, re-analyzed into another kind) moves them by the difference
 between its stored and its new state.
@@ -218,8 +218,8 @@ class ResponseIncrement:
             increments["asked"] = self.asked
         for bucket, (count, ms) in self.waits.items():
             if count or ms:
-                increments[f"waits.{bucket}.n"] = count
-                increments[f"waits.{bucket}.ms"] = ms
+                increments[f"n.{bucket}"] = count
+                increments[f"ms.{bucket}"] = ms
         return {
             "$inc": increments,
             "$setOnInsert": {
