@@ -497,6 +497,13 @@ COMMUNITY_PULSE = Dashboard(
             unit="s",
             kind="stat",
         ),
+        Panel(
+            "Gauge refresh errors",
+            "Failed refreshes of the API worker's gauges, per second (the gauges keep their"
+            " previous values meanwhile).",
+            (Query(rate("pepite_gauges_refresh_errors_total", "part"), "{{part}}"),),
+            unit="ops",
+        ),
     ),
 )
 
