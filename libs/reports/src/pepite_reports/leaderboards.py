@@ -863,10 +863,12 @@ class LeaderboardReader:
         self, community_id: str, member_ids: Sequence[str], until: date
     ) -> dict[str, list[EarnedTitle]]:
         """The titles each member holds as of ``until``."""
-        rules = (await LeaderboardConfigRepository(self._db).titles(community_id)).titles
-        totals = await self.totals(community_id, member_ids, until)
+        title_set, totals = await asyncio.gather(
+            LeaderboardConfigRepository(self._db).titles(community_id),
+            self.totals(community_id, member_ids, until),
+        )
         return {
-            member_id: reached_titles(rules, points, metrics)
+            member_id: reached_titles(title_set.titles, points, metrics)
             for member_id, (points, metrics) in totals.items()
         }
 

@@ -351,8 +351,17 @@ class ScoresRepository:
         recounted: Mapping[str, dict[str, float]],
         bonuses: Mapping[str, tuple[dict[str, float], dict[str, int], str]],
         days: Mapping[MemberDay, Sequence[ChannelDay]],
+        stored: Iterable[str],
     ) -> None:
-        """Write the counted points that changed, the bonuses' points, and the days."""
+        """Write the counted points that changed, the bonuses' points, and the days.
+
+        Args:
+            recounted: Contributions' counted points after the caps.
+            bonuses: Thanked messages' bonus points, counts and reason.
+            days: Each member day's channels.
+            stored: The day rollups stored for these member days before
+                (:meth:`daily_ids`); those of channels left without anything are removed.
+        """
         ops: list[Any] = [
             UpdateOne({"_id": cid}, {"$set": {"counted": counted}})
             for cid, counted in recounted.items()
@@ -386,7 +395,7 @@ class ScoresRepository:
                     )
                 )
         # Channels where a member's day has nothing left (a message removed or recounted).
-        daily.extend(DeleteOne({"_id": i}) for i in await self._daily_ids(days) if i not in keep)
+        daily.extend(DeleteOne({"_id": i}) for i in stored if i not in keep)
         # The two collections are written at once: neither write reads the other.
         writes = []
         if ops:
@@ -395,7 +404,8 @@ class ScoresRepository:
             writes.append(self._db[DAILY].bulk_write(daily, ordered=False))
         await asyncio.gather(*writes)
 
-    async def _daily_ids(self, keys: Iterable[MemberDay]) -> list[str]:
+    async def daily_ids(self, keys: Iterable[MemberDay]) -> list[str]:
+        """The ids of the day rollups (one per channel) stored for these member days."""
         by_community: dict[str, list[MemberDay]] = defaultdict(list)
         for key in keys:
             by_community[key[0]].append(key)

@@ -114,7 +114,9 @@ class ScoreUpdater:
         """Score messages and bring every rollup they touch up to date."""
         if not facts:
             return BatchOutcome()
-        targets = await self._targets(facts)
+        targets, previous = await asyncio.gather(
+            self._targets(facts), self._repo.previous(f.message_id for f in facts)
+        )
         scored: list[tuple[Facts, Scored]] = [
             (
                 f,
@@ -126,7 +128,6 @@ class ScoreUpdater:
             )
             for f in facts
         ]
-        previous = await self._repo.previous(f.message_id for f in facts)
         touched: set[MemberDay] = {
             (doc["community_id"], doc["member_id"], doc["day"]) for doc in previous.values()
         }
@@ -150,7 +151,8 @@ class ScoreUpdater:
         """Recount member days under the caps, then their months."""
         if not keys:
             return
-        found = await self._repo.days(keys)
+        # Both reads are about the same member days and neither needs the other.
+        found, stored = await asyncio.gather(self._repo.days(keys), self._repo.daily_ids(keys))
         recounted: dict[str, dict[str, float]] = {}
         bonuses: dict[str, tuple[dict[str, float], dict[str, int], str]] = {}
         days: dict[MemberDay, Sequence[ChannelDay]] = {}
@@ -167,7 +169,7 @@ class ScoreUpdater:
             changed, channel_days = apply_daily_caps(day_items(docs), self._policy.daily_caps)
             recounted.update(changed)
             days[key] = channel_days
-        await self._repo.save_days(recounted, bonuses, days)
+        await self._repo.save_days(recounted, bonuses, days, stored)
         months = {(c, m, day[:7]) for c, m, day in keys}
         await asyncio.gather(
             self._repo.recompute_months(months),
