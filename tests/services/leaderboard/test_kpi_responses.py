@@ -1,4 +1,4 @@
-"""First-response histograms, the joins read and the heatmap's time zones, on hand-built
+"""First-response histograms, join listings and the heatmap's time zones, on hand-built
 data with known answers, against a real MongoDB."""
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ import pytest
 from tests.conftest import Stack
 from typer.testing import CliRunner, Result
 
-from pepite_contracts import MessageKind
+from pepite_contracts import Member, MemberJoined, MembershipChange, MessageKind, Platform
 from pepite_kit import Database
 from pepite_kit.mongo import ensure_indexes
 from pepite_leaderboard.kpi_cli import app
-from pepite_leaderboard.kpi_handlers import KpiUpdater
+from pepite_leaderboard.kpi_handlers import KpiEventsHandler, KpiUpdater
 from pepite_leaderboard.kpi_repository import KPI_INDEXES, KpiRepository
-from pepite_leaderboard.kpi_rollups import KpiMessage
+from pepite_leaderboard.kpi_rollups import JoinListing, KpiMessage, joins_moves
 from pepite_reports.kpis import (
+    KPI_JOINS,
     KPI_RESPONSES,
     RESPONSE_BUCKET_GROWTH,
     KpiQuery,
@@ -228,6 +229,68 @@ async def test_other_communities_histograms_are_not_read(db: Database, updater: 
     assert await db[KPI_RESPONSES].count_documents({"community_id": "globex"}) == 4
 
 
+async def joins_listed(db: Database) -> dict[str, list[int]]:
+    return {
+        doc["_id"]: sorted(doc.get("members", []))
+        async for doc in db[KPI_JOINS].find({"members.0": {"$exists": True}})
+    }
+
+
+def test_joins_moves_list_members_under_their_month_once() -> None:
+    may, march = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+    moves = joins_moves(
+        C,
+        [
+            JoinListing(1, datetime(2024, 5, 9, tzinfo=UTC), None),  # new
+            JoinListing(2, datetime(2024, 3, 30, tzinfo=UTC), may),  # joined earlier
+            JoinListing(3, datetime(2024, 5, 31, 23, tzinfo=UTC), may),  # already there
+            JoinListing(4, None, None),  # nothing known yet
+        ],
+    )
+    assert moves.listed == {1: may, 2: march}
+    changes = {(u.month, tuple(u.added), tuple(u.removed)) for u in moves.updates}
+    assert changes == {(date(2024, 5, 1), (1,), (2,)), (date(2024, 3, 1), (2,), ())}
+    may_change = next(u for u in moves.updates if u.month == date(2024, 5, 1))
+    # Adding and taking away go in separate updates (one may not do both to an array).
+    assert [sorted(update) for update in may_change.updates()] == [
+        ["$addToSet", "$setOnInsert"],
+        ["$pull"],
+    ]
+
+
+async def test_a_join_event_older_than_the_first_message_moves_the_member(
+    db: Database, updater: KpiUpdater
+) -> None:
+    await updater.apply(
+        [
+            msg("m1", "ann", datetime(2024, 5, 10, tzinfo=UTC)),
+            msg("m2", "bob", datetime(2024, 5, 11, tzinfo=UTC)),
+        ]
+    )
+    assert await joins_listed(db) == {f"{C}|2024-05-01": [0, 1]}
+    handler = KpiEventsHandler(updater, KpiRepository(db))
+    joined = MemberJoined(
+        community_id=C,
+        payload=MembershipChange(
+            member=Member(id=f"discord:{C}:ann", native_id="ann", name="ann"),
+            platform=Platform.DISCORD,
+            community_id=C,
+            at=datetime(2024, 3, 20, tzinfo=UTC),
+        ),
+    )
+    await handler([joined])
+    await handler([joined])  # a replay moves nothing
+    assert await joins_listed(db) == {f"{C}|2024-03-01": [0], f"{C}|2024-05-01": [1]}
+    kpis = await report(db, date(2024, 5, 1), date(2024, 5, 31), cohort_months=3)
+    assert [(c.month, c.members, c.active) for c in kpis.retention.cohorts] == [
+        ("2024-03", 1, [0, 0, 1]),
+        ("2024-05", 1, [1]),
+    ]
+    assert kpis.members.new == 1
+    march = await report(db, date(2024, 3, 15), date(2024, 4, 30))
+    assert march.members.new == 1  # on a leftover day of March
+
+
 def invoke(db: Database, stack: Stack, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
     monkeypatch.setenv("MONGODB_URI", stack.mongodb_uri)
     monkeypatch.setenv("PEPITE_MONGODB_DB", db.name)
@@ -260,6 +323,10 @@ async def test_rebuild_recounts_the_histograms_from_stored_messages(
         ]
     )
     await updater.apply(messages)
+    live_joins = await joins_listed(db)
+    assert sum(map(len, live_joins.values())) == 5
+    # Listings drifted too: the rebuild lists members again.
+    await db[KPI_JOINS].delete_many({})
     live = await db[KPI_RESPONSES].find({}, {"_id": 1, "asked": 1, "n": 1, "ms": 1}).to_list()
     # Histograms drifted (a lost write): the rebuild recounts them from the messages.
     await db[KPI_RESPONSES].update_many({}, {"$inc": {"asked": 5}})
@@ -270,6 +337,7 @@ async def test_rebuild_recounts_the_histograms_from_stored_messages(
     rebuilt = await db[KPI_RESPONSES].find({}, {"_id": 1, "asked": 1, "n": 1, "ms": 1}).to_list()
     key = lambda doc: doc["_id"]  # noqa: E731
     assert sorted(rebuilt, key=key) == sorted(live, key=key)
+    assert live_joins == await joins_listed(db)
     kpis = await report(db, date(2024, 5, 1), date(2024, 6, 30))
     assert (kpis.questions.asked, kpis.questions.answered) == (3, 2)
     assert kpis.questions.first_response_median_s == pytest.approx((7 * 60 + 12 * 60) / 2)

@@ -19,7 +19,9 @@ What is stored (see docs/kpis.md for the whole picture):
   buckets (``n.<bucket>``: answered questions, ``ms.<bucket>``: their summed waits in
   milliseconds), so a year's median and 90th
   percentile merge 12 month histograms instead of reading every question.
-- ``kpi_members`` is read through a covering index for joins (new members, cohorts).
+- ``kpi_joins``: one document per (community, calendar month) listing the numbers of the
+  members who joined then (cohorts, new members over whole months); new members on a
+  period's leftover days are read from ``kpi_members`` through a covering index.
 
 Days are UTC days (like the insights report); the weekday-hour heatmap is given in the
 community's time zone, exactly, since hours are stored as UTC hours of each day.
@@ -29,13 +31,12 @@ Bots are left out of every figure: their messages are not counted and never resp
 from __future__ import annotations
 
 import asyncio
-import heapq
 import math
-from bisect import bisect_left
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,6 +56,8 @@ KPI_QUESTIONS = "kpi_questions"
 KPI_MESSAGES = "kpi_messages"
 #: Questions asked and first-response histograms per (community, day or month, scope).
 KPI_RESPONSES = "kpi_responses"
+#: Member numbers by calendar month of joining, one document per (community, month).
+KPI_JOINS = "kpi_joins"
 COMMUNITIES = "communities"
 CHANNELS = "channels"
 
@@ -72,8 +75,6 @@ MAU_DAYS = 30
 #: Shares of the messages written by the most active members.
 TOP_PERCENTS = (5, 10)
 BUSIEST_CHANNELS = 10
-#: Member numbers per document of the joins read (each part stays far under 16 MB).
-_JOINS_PER_DOCUMENT = 200_000
 #: Ratio between the bounds of consecutive first-response buckets. A bucket's waits are
 #: estimated by their mean, which lies inside the bucket like each of them: a percentile
 #: read from the histograms is within this relative error (minus one) of the exact one.
@@ -107,6 +108,11 @@ def activity_id(community_id: str, grain: Grain, start: date, channel_id: str | 
     return _ID_SEPARATOR.join((community_id, grain.value, start.isoformat(), channel_id or ""))
 
 
+def joins_id(community_id: str, month: date) -> str:
+    """The id of a month's ``kpi_joins`` document."""
+    return _ID_SEPARATOR.join((community_id, month.isoformat()))
+
+
 @dataclass(frozen=True, slots=True)
 class Segments:
     """Whole calendar months and leftover days that exactly cover a range of days."""
@@ -118,6 +124,16 @@ class Segments:
         return [activity_id(community_id, Grain.MONTH, m, channel_id) for m in self.months] + [
             activity_id(community_id, Grain.DAY, d, channel_id) for d in self.days
         ]
+
+    def day_runs(self) -> list[tuple[date, date]]:
+        """The leftover days as runs of consecutive days (first, last included)."""
+        runs: list[tuple[date, date]] = []
+        for day in self.days:
+            if runs and runs[-1][1] + timedelta(days=1) == day:
+                runs[-1] = (runs[-1][0], day)
+            else:
+                runs.append((day, day))
+        return runs
 
 
 def segments(first: date, last: date) -> Segments:
@@ -136,8 +152,9 @@ def segments(first: date, last: date) -> Segments:
             months.append(month)
             day = following
         else:
-            days.append(day)
-            day += timedelta(days=1)
+            end = min(last, following - timedelta(days=1))
+            days.extend(day + timedelta(days=n) for n in range((end - day).days + 1))
+            day = end + timedelta(days=1)
     return Segments(tuple(months), tuple(days))
 
 
@@ -413,37 +430,59 @@ def top_shares(
     return shares
 
 
-def _offset_s(day: date, hour: int, zone: ZoneInfo) -> int:
-    """The zone's UTC offset in seconds at ``hour`` UTC of ``day``."""
+#: Stored hour keys ("0".."23") to numbers: a look-up is cheaper than parsing each one.
+_HOURS = {str(hour): hour for hour in range(24)}
+_WEEK_HOURS = 7 * 24
+
+
+def _offset_hours(day: date, hour: int, zone: ZoneInfo) -> int:
+    """Whole hours to add to ``hour`` UTC of ``day`` to get its local hour (floored).
+
+    The local hour of an instant on a UTC hour is ``hour + floor(offset / 1 h)`` for any
+    offset, half and quarter hours included, so one shift serves a whole day.
+    """
     offset = datetime.combine(day, time(hour), tzinfo=UTC).astimezone(zone).utcoffset()
-    return int(offset.total_seconds()) if offset is not None else 0
+    return int(offset.total_seconds()) // 3600 if offset is not None else 0
+
+
+@lru_cache(maxsize=65_536)
+def _midnight_offset_hours(day: date, zone: ZoneInfo) -> int:
+    """:func:`_offset_hours` at midnight UTC; past days never change, so kept."""
+    return _offset_hours(day, 0, zone)
 
 
 def heatmap(hours_by_day: Iterable[tuple[date, Mapping[str, int]]], timezone: str) -> Heatmap:
     """Weekday x hour counts in ``timezone`` from counts per UTC day and UTC hour.
 
     Exact in any zone: each UTC hour is moved by the zone's offset at that hour. The
-    offset is looked up twice per day (first and last hour) and per hour only on the
-    days it changes, so a year costs about 730 look-ups rather than 8,760.
+    offset is looked up once per day (at midnight UTC, remembered) and per hour only on
+    the days it changes, so a year costs 365 look-ups rather than 8,760.
     """
-    counts = [[0] * 24 for _ in range(7)]
+    # Hours of the week, Monday 00:00 first; local weekday and hour fall out of one index.
+    week = [0] * _WEEK_HOURS
     zone = None if timezone == "UTC" else ZoneInfo(timezone)
     for day, hours in hours_by_day:
         if not hours:
             continue
-        weekday = day.weekday()
-        if zone is None:
-            row = counts[weekday]
+        start = day.weekday() * 24
+        if zone is not None:
+            # The same offset at this midnight and the next: none of the day's hours
+            # crosses a change (zones change at most once a day).
+            opening = _midnight_offset_hours(day, zone)
+            if opening != _midnight_offset_hours(day + timedelta(days=1), zone):
+                for hour, count in hours.items():
+                    utc_hour = _HOURS[hour]
+                    shifted = start + utc_hour + _offset_hours(day, utc_hour, zone)
+                    week[shifted % _WEEK_HOURS] += count
+                continue
+            start += opening
+        if 0 <= start <= _WEEK_HOURS - 24:
             for hour, count in hours.items():
-                row[int(hour)] += count
-            continue
-        opening, closing = _offset_s(day, 0, zone), _offset_s(day, 23, zone)
-        for hour, count in hours.items():
-            utc_hour = int(hour)
-            offset = opening if opening == closing else _offset_s(day, utc_hour, zone)
-            shift, seconds = divmod(utc_hour * 3600 + offset, 86_400)
-            counts[(weekday + shift) % 7][seconds // 3600] += count
-    return Heatmap(timezone=timezone, counts=counts)
+                week[start + _HOURS[hour]] += count
+        else:
+            for hour, count in hours.items():
+                week[(start + _HOURS[hour]) % _WEEK_HOURS] += count
+    return Heatmap(timezone=timezone, counts=[week[row : row + 24] for row in range(0, 168, 24)])
 
 
 _T = TypeVar("_T")
@@ -531,7 +570,7 @@ class KpiService:
             _timed(
                 timings,
                 "joins",
-                self._joins(community, min(first, cohort_months[0]), next_month(last_month)),
+                self._joins(community, sorted({*period.months, *cohort_months}), period),
             )
         )
         timezone_task = asyncio.create_task(
@@ -552,7 +591,7 @@ class KpiService:
         churned = _active(members_by_doc, before.ids(community, channel)) - _active(
             members_by_doc, silent.ids(community, channel)
         )
-        new_members = joins.between(first, last)
+        new_members = joins.new(period)
         new = len(new_members) if channel is None else len(new_members.intersection(per_member))
         days = _days(first, last)
         daily = [
@@ -608,9 +647,7 @@ class KpiService:
                 ((day, hours) for day, (_, _, hours) in sorted(daily_docs.items())), timezone
             ),
             busiest_channels=busiest,
-            retention=_retention(
-                joins.by_month(cohort_months), cohort_months, members_by_doc, month_ids
-            ),
+            retention=_retention(joins.by_month, cohort_months, members_by_doc, month_ids),
         )
         if timings is not None:
             timings["assemble"] = (_clock() - started) * 1000
@@ -703,36 +740,42 @@ class KpiService:
             merged.add(int(doc.get("asked", 0)), doc.get("n") or {}, doc.get("ms") or {})
         return merged
 
-    async def _joins(self, community_id: str, start: date, end: date) -> Joins:
-        """Join times and member numbers, in time order, for joins in ``[start, end)``.
+    async def _joins(self, community_id: str, months: list[date], period: Segments) -> Joins:
+        """Members by month of joining for ``months``, and those who joined on the
+        period's leftover days.
 
-        Read through a covering index and packed by the server into a document of two
-        arrays per ``_JOINS_PER_DOCUMENT`` member numbers (under MongoDB's 16 MB): a few
-        thousand members cost one small reply, not a document each.
+        Months come from ``kpi_joins`` (one document each); the leftover days, at most
+        two runs of a month or less, through a covering index on ``kpi_members``.
         """
-        pipeline: list[dict[str, Any]] = [
-            {
-                "$match": {
-                    "community_id": community_id,
-                    "joined_at": {"$gte": day_start(start), "$lt": day_start(end)},
-                }
-            },
-            # Given by the index: no sort runs, and $push keeps this order.
-            {"$sort": {"joined_at": 1}},
-            {
-                "$group": {
-                    "_id": {"$floor": {"$divide": ["$idx", _JOINS_PER_DOCUMENT]}},
-                    "joined_at": {"$push": "$joined_at"},
-                    "members": {"$push": "$idx"},
-                }
-            },
-        ]
-        cursor = await self._db[KPI_MEMBERS].aggregate(pipeline)
-        docs = [doc async for doc in cursor]
-        if len(docs) == 1:
-            return Joins(docs[0]["joined_at"], docs[0]["members"])
-        ordered = list(heapq.merge(*(zip(d["joined_at"], d["members"], strict=True) for d in docs)))
-        return Joins([at for at, _ in ordered], [idx for _, idx in ordered])
+        ids = [joins_id(community_id, month) for month in months]
+        listed = {
+            doc["start"].astimezone(UTC).date(): list(map(str, doc.get("members") or ()))
+            async for doc in self._db[KPI_JOINS].find(
+                {"_id": {"$in": ids}}, {"_id": 0, "start": 1, "members": 1}
+            )
+        }
+        runs = period.day_runs()
+        on_days: list[str] = []
+        if runs:
+            query = {
+                "community_id": community_id,
+                "$or": [
+                    {
+                        "joined_at": {
+                            "$gte": day_start(run_first),
+                            "$lt": day_start(run_last + timedelta(days=1)),
+                        }
+                    }
+                    for run_first, run_last in runs
+                ],
+            }
+            on_days = [
+                str(doc["idx"])
+                async for doc in self._db[KPI_MEMBERS].find(
+                    query, {"_id": 0, "idx": 1}, batch_size=100_000
+                )
+            ]
+        return Joins(listed, on_days)
 
     async def _timezone(self, community_id: str, wanted: str | None) -> str:
         if wanted is not None:
@@ -751,24 +794,18 @@ class KpiService:
 
 @dataclass(frozen=True, slots=True)
 class Joins:
-    """Members' join times in time order, with their numbers in the same order."""
+    """Member numbers (as text, like the activity documents' keys) by month of joining,
+    and those who joined on a period's leftover days."""
 
-    joined_at: list[datetime]
-    members: list[int]
+    by_month: dict[date, list[str]]
+    on_days: list[str]
 
-    def _slice(self, start: date, end: date) -> list[int]:
-        """Numbers of the members who joined from ``start`` (included) to ``end`` (not)."""
-        low = bisect_left(self.joined_at, day_start(start))
-        high = bisect_left(self.joined_at, day_start(end), lo=low)
-        return self.members[low:high]
-
-    def between(self, first: date, last: date) -> set[str]:
-        """Members who joined from ``first`` to ``last`` (included)."""
-        return set(map(str, self._slice(first, last + timedelta(days=1))))
-
-    def by_month(self, months: Iterable[date]) -> dict[date, list[str]]:
-        """Members by calendar month of joining, for each of ``months``."""
-        return {month: list(map(str, self._slice(month, next_month(month)))) for month in months}
+    def new(self, period: Segments) -> set[str]:
+        """Members who joined in ``period``."""
+        found = set(self.on_days)
+        for month in period.months:
+            found.update(self.by_month.get(month, ()))
+        return found
 
 
 def _retention(
@@ -778,17 +815,14 @@ def _retention(
     month_ids: list[str],
 ) -> Retention:
     rows = []
-    active_by_month: dict[date, set[str]] = {}
     for index, month in enumerate(months):
         joined = set(cohorts.get(month, ()))
         if not joined:
             continue
-        active = []
-        for later, doc_id in zip(months[index:], month_ids[index:], strict=True):
-            if later not in active_by_month:
-                # Sets of the months some cohort needs, built once.
-                active_by_month[later] = set(members_by_doc.get(doc_id) or ())
-            active.append(len(joined & active_by_month[later]))
+        # A month's keys against the cohort: the intersection walks the smaller side.
+        active = [
+            len((members_by_doc.get(doc_id) or {}).keys() & joined) for doc_id in month_ids[index:]
+        ]
         rows.append(
             Cohort(
                 month=f"{month:%Y-%m}",

@@ -16,15 +16,18 @@ from pepite_contracts import MemberErasure
 from pepite_kit import Database, IndexSpec
 from pepite_leaderboard.kpi_rollups import (
     EarlyReply,
+    JoinListing,
     KpiMessage,
     QuestionState,
     ResponseFact,
     activity_increments,
+    joins_moves,
     response_increments,
 )
 from pepite_reports.kpis import (
     KPI_ACTIVITY,
     KPI_COUNTERS,
+    KPI_JOINS,
     KPI_MEMBERS,
     KPI_MESSAGES,
     KPI_QUESTIONS,
@@ -74,6 +77,7 @@ KPI_INDEXES: list[IndexSpec] = [
         "community_channel_asked",
     ),
     IndexSpec(KPI_MESSAGES, [("community_id", 1)], "community"),
+    IndexSpec(KPI_JOINS, [("community_id", 1), ("start", 1)], "community_start"),
     # Reads go by document id; this serves a community's rebuild and range reads.
     IndexSpec(
         KPI_RESPONSES,
@@ -202,7 +206,67 @@ class KpiRepository:
                 {"member_id": 1, "idx": 1},
             ):
                 numbers[doc["member_id"]] = int(doc["idx"])
+        moved = [
+            member_id
+            for member_id in ids
+            if _touch_update(touches[member_id], stored.get(member_id))
+            .get("$min", {})
+            .get("joined_at")
+        ]
+        if moved:
+            await self._list_joins(community_id, moved)
         return numbers
+
+    async def _list_joins(self, community_id: str, member_ids: Sequence[str]) -> None:
+        """List members under the month they joined in ``kpi_joins``, moving them if their
+        join moved to an earlier month.
+
+        Each member document remembers the month it is listed under (``joins_month``);
+        members are read and moved in one transaction, so a concurrent writer moving the
+        same member conflicts and retries against the result, and a replay moves nothing.
+        """
+
+        async def move(session: AsyncClientSession) -> None:
+            members = self._db[KPI_MEMBERS]
+            docs = [
+                doc
+                async for doc in members.find(
+                    {"community_id": community_id, "member_id": {"$in": list(member_ids)}},
+                    {"idx": 1, "joined_at": 1, "joins_month": 1},
+                    session=session,
+                )
+            ]
+            moves = joins_moves(
+                community_id,
+                [
+                    JoinListing(int(doc["idx"]), doc.get("joined_at"), doc.get("joins_month"))
+                    for doc in docs
+                ],
+            )
+            if not moves.listed:
+                return
+            await members.bulk_write(
+                [
+                    UpdateOne({"_id": doc["_id"]}, {"$set": {"joins_month": moves.listed[idx]}})
+                    for doc in docs
+                    if (idx := int(doc["idx"])) in moves.listed
+                ],
+                ordered=False,
+                session=session,
+            )
+            await self._db[KPI_JOINS].bulk_write(
+                [
+                    # Taking a member away never creates a document.
+                    UpdateOne({"_id": change.document_id}, update, upsert="$pull" not in update)
+                    for change in moves.updates
+                    for update in change.updates()
+                ],
+                ordered=False,
+                session=session,
+            )
+
+        async with self._db.client.start_session() as session:
+            await session.with_transaction(move)
 
     async def erase(self, erasure: MemberErasure) -> None:
         """Replace the member's id by its pseudonym; counters only hold its number.
@@ -442,15 +506,24 @@ class KpiRepository:
     async def reset(self, community_id: str) -> None:
         """Forget every count of the community; members keep their numbers and joins."""
         query = {"community_id": community_id}
-        for collection in (KPI_ACTIVITY, KPI_QUESTIONS, KPI_MESSAGES, KPI_RESPONSES):
+        for collection in (KPI_ACTIVITY, KPI_QUESTIONS, KPI_MESSAGES, KPI_RESPONSES, KPI_JOINS):
             await self._db[collection].delete_many(query)
         await self._db[KPI_MEMBERS].update_many(
             query,
             [
-                {"$unset": ["first_seen", "joined_at"]},
+                {"$unset": ["first_seen", "joined_at", "joins_month"]},
                 {"$set": {"joined_at": "$joined_event_at"}},
             ],
         )
+        # Members who joined by an event stay listed; the replay lists the others.
+        joined = [
+            doc["member_id"]
+            async for doc in self._db[KPI_MEMBERS].find(
+                {"community_id": community_id, "joined_at": {"$type": "date"}}, {"member_id": 1}
+            )
+        ]
+        for chunk in _chunks(joined):
+            await self._list_joins(community_id, chunk)
 
     async def stored_count(self, community_id: str) -> int:
         return await self._db[MESSAGES].count_documents(

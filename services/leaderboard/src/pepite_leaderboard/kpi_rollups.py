@@ -18,6 +18,10 @@ message of another member that
 Bots' messages never respond. A reply seen before its question (out of order) is kept
 on the question's document and applied when the question arrives.
 
+Joins: each member is listed (by number) in the ``kpi_joins`` document of the calendar
+month it joined, and moved when its join moves to an earlier month (a ``member.joined``
+older than its first message, a message consumed late).
+
 Response histograms: a question counts once in four ``kpi_responses`` documents (the
 UTC day and month it was asked, its channel and the whole community): ``asked`` and,
 once answered, ``n.<bucket>`` and ``ms.<bucket>`` (see
@@ -38,6 +42,7 @@ from pepite_reports.kpis import (
     Grain,
     activity_id,
     day_start,
+    joins_id,
     month_start,
     response_bucket,
     response_ms,
@@ -158,6 +163,80 @@ def activity_increments(
                     hour = message.created_at.hour
                     increment.hours[hour] = increment.hours.get(hour, 0) + 1
     return list(found.values())
+
+
+@dataclass(frozen=True, slots=True)
+class JoinListing:
+    """A member's join and the month it is listed under in ``kpi_joins``."""
+
+    member: int
+    #: UTC; ``None`` while neither a message nor a join event was seen.
+    joined_at: datetime | None
+    #: Midnight UTC of the month's first day; ``None`` when listed nowhere.
+    listed_month: datetime | None
+
+
+@dataclass
+class JoinsUpdate:
+    """Members added to and taken from one month's listing."""
+
+    community_id: str
+    month: date
+    added: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+
+    @property
+    def document_id(self) -> str:
+        return joins_id(self.community_id, self.month)
+
+    def updates(self) -> list[dict[str, Any]]:
+        """The updates that apply it: adding and taking away are separate updates, since
+        one update may not both ``$addToSet`` and ``$pull`` the same array."""
+        insert = {"community_id": self.community_id, "start": day_start(self.month)}
+        found: list[dict[str, Any]] = []
+        if self.added:
+            found.append(
+                {
+                    "$addToSet": {"members": {"$each": sorted(self.added)}},
+                    "$setOnInsert": insert,
+                }
+            )
+        if self.removed:
+            found.append({"$pull": {"members": {"$in": sorted(self.removed)}}})
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class JoinsMoves:
+    """What listing members under their join month changes."""
+
+    #: The month each moved member is now listed under, by member number.
+    listed: dict[int, datetime]
+    updates: list[JoinsUpdate]
+
+
+def joins_moves(community_id: str, members: Iterable[JoinListing]) -> JoinsMoves:
+    """List each member under its join month, taking it from the month it was under."""
+    listed: dict[int, datetime] = {}
+    updates: dict[date, JoinsUpdate] = {}
+
+    def change(month: date) -> JoinsUpdate:
+        if month not in updates:
+            updates[month] = JoinsUpdate(community_id, month)
+        return updates[month]
+
+    for member in members:
+        if member.joined_at is None:
+            continue
+        target = day_start(month_start(member.joined_at.astimezone(UTC).date()))
+        current = member.listed_month
+        if current is not None and current.astimezone(UTC) == target:
+            continue
+        if current is not None:
+            change(current.astimezone(UTC).date()).removed.append(member.member)
+        change(target.date()).added.append(member.member)
+        listed[member.member] = target
+    return JoinsMoves(listed, list(updates.values()))
 
 
 @dataclass(frozen=True, slots=True)
