@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from tests.services.ingestor.slack_helpers import write_slack_export
 from pepite_contracts import Event, MessageIngested, decode_event
 from pepite_ingestor.importers import export_shares, iter_export
 from pepite_kit import KafkaSettings
+from pepite_kit.cli import main
 
 PEPITE = str(Path(sys.executable).parent / "pepite")
 
@@ -38,6 +41,38 @@ def run_import(stack: Stack, prefix: str, *args: str) -> subprocess.CompletedPro
     )
 
 
+ImportHere = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def import_here(
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    stack: Stack,
+    topic_prefix: str,
+) -> ImportHere:
+    """``pepite import`` through the command's entry point in this process.
+
+    For refusals that come before anything is read or published: starting a process
+    costs a second or two and proves nothing more about them. Output is captured at the
+    file descriptors, as from a process, so stray log lines and warnings still show.
+    """
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", stack.kafka_bootstrap)
+    monkeypatch.setenv("PEPITE_KAFKA_TOPIC_PREFIX", topic_prefix)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = ["pepite", "import", *args, "--no-progress"]
+        monkeypatch.setattr(sys, "argv", argv)
+        capfd.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main()
+        out, err = capfd.readouterr()
+        code = exited.value.code
+        return subprocess.CompletedProcess(argv, code if isinstance(code, int) else 1, out, err)
+
+    return run
+
+
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -47,6 +82,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_missing_file_is_named(stack: Stack, topic_prefix: str, tmp_path: Path) -> None:
+    # A real process: the command's exit status and stderr as a shell sees them.
     missing = tmp_path / "nowhere.json"
     line = one_line_error(run_import(stack, topic_prefix, str(missing), "--community", "acme"))
     assert str(missing) in line
@@ -54,29 +90,32 @@ def test_a_missing_file_is_named(stack: Stack, topic_prefix: str, tmp_path: Path
 
 
 def test_a_non_json_file_is_refused_before_publishing(
-    stack: Stack, topic_prefix: str, tmp_path: Path
+    tmp_path: Path,
+    import_here: ImportHere,
 ) -> None:
     path = tmp_path / "notes.json"
     path.write_text("these are not the messages you are looking for\n")
-    line = one_line_error(run_import(stack, topic_prefix, str(path), "--community", "acme"))
+    line = one_line_error(import_here(str(path), "--community", "acme"))
     assert str(path) in line
 
 
 def test_an_export_of_an_unknown_format_is_refused(
-    stack: Stack, topic_prefix: str, tmp_path: Path
+    tmp_path: Path,
+    import_here: ImportHere,
 ) -> None:
     path = tmp_path / "other.json"
     path.write_text('{"users": [], "posts": []}')
-    line = one_line_error(run_import(stack, topic_prefix, str(path), "--community", "acme"))
+    line = one_line_error(import_here(str(path), "--community", "acme"))
     assert str(path) in line
     assert "discord" in line  # the supported formats are listed
 
 
 def test_an_unknown_format_option_is_refused(
-    stack: Stack, topic_prefix: str, sample_community: Path
+    sample_community: Path,
+    import_here: ImportHere,
 ) -> None:
     path = sample_community / "rust.json"
-    result = run_import(stack, topic_prefix, str(path), "--community", "acme", "--format", "fax")
+    result = import_here(str(path), "--community", "acme", "--format", "fax")
     assert "fax" in one_line_error(result)
 
 
@@ -93,21 +132,24 @@ def test_a_truncated_export_names_file_and_position(
 
 
 def test_a_bad_community_id_is_refused(
-    stack: Stack, topic_prefix: str, sample_community: Path
+    sample_community: Path,
+    import_here: ImportHere,
 ) -> None:
     export = str(sample_community / "rust.json")
-    result = run_import(stack, topic_prefix, export, "--community", "a:b")
+    result = import_here(export, "--community", "a:b")
     assert "community" in one_line_error(result)
 
 
 @pytest.mark.parametrize("encoding", ["utf-16"])
 def test_a_wrongly_encoded_file_is_refused(
-    stack: Stack, topic_prefix: str, tmp_path: Path, encoding: str
+    tmp_path: Path,
+    encoding: str,
+    import_here: ImportHere,
 ) -> None:
     path = tmp_path / "export.json"
     export = '{"guild": {"id": "1", "name": "g"}, "channel": {}, "messages": []}'
     path.write_text(export, encoding=encoding)
-    line = one_line_error(run_import(stack, topic_prefix, str(path), "--community", "acme"))
+    line = one_line_error(import_here(str(path), "--community", "acme"))
     assert str(path) in line
 
 
@@ -151,11 +193,13 @@ async def test_a_slack_export_shared_between_workers_publishes_each_event_once_i
     result = run_import(stack, topic_prefix, str(export), "--community", "acme", "--workers", "2")
     assert result.returncode == 0, result.stderr
 
-    published = [
-        decode_event(value)
-        for topic in ("messages.raw", "members.events")
-        for value in await read_topic(kafka_settings, kafka_settings.topic_name(topic))
-    ]
+    topics = await asyncio.gather(
+        *(
+            read_topic(kafka_settings, kafka_settings.topic_name(topic))
+            for topic in ("messages.raw", "members.events")
+        )
+    )
+    published = [decode_event(value) for values in topics for value in values]
     assert sorted(e.event_id for e in published) == sorted(e.event_id for e in expected)
 
     # Each channel's messages arrive in export order, whichever worker read them.
