@@ -8,12 +8,17 @@ the scores handler (the code the consumer loop calls, in batches the size of a K
 poll) into a throwaway database, printing the messages scored per second. Then it times,
 from the rollups: a month's and a season's ranking, a custom event (two weeks, three
 channels), a range across months, and a member's standing with the messages behind it,
-printing p50 and p99.
+printing the first (cold) call, p50 and p99. Then where the time goes: each part of a
+query alone (the ranking page, names, titles; a standing's rank, messages and counts),
+and MongoDB's plan for each rollup read (index keys and documents examined, members
+returned, stages).
 
 Prints JSON lines: ``{"metric": ..., "value": ..., "unit": ...}``. The database is
-dropped at the end unless ``--keep``.
+dropped at the end unless ``--keep`` or ``--database``; with ``--database`` naming a
+kept database, only the queries are timed again.
 
     uv run --frozen python bench/leaderboard_bench.py [--messages 400000] [--members 4000]
+    uv run --frozen python bench/leaderboard_bench.py --database pepite_bench_lb_x
 """
 
 from __future__ import annotations
