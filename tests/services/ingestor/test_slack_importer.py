@@ -650,8 +650,10 @@ async def test_pepite_import_publishes_a_whole_export(
     )
 
     assert result.returncode == 0, result.stderr
-    messages = await read_topic(kafka_settings, kafka_settings.topic_name("messages.raw"))
-    members = await read_topic(kafka_settings, kafka_settings.topic_name("members.events"))
+    messages, members = await asyncio.gather(
+        read_topic(kafka_settings, kafka_settings.topic_name("messages.raw")),
+        read_topic(kafka_settings, kafka_settings.topic_name("members.events")),
+    )
     assert len(messages) == 26
     assert len(members) == 2
     assert sorted(messages) == sorted(
