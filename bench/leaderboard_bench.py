@@ -301,7 +301,7 @@ async def explain_plans(db: Database, name: str, theme: Theme, period: Period) -
     field = f"points.{theme.value}"
     for n, part in enumerate(parts):
         collection = db[part.collection]
-        if len(parts) == 1 and part.collection in {"leaderboard_monthly", "leaderboard_seasonal"}:
+        if len(parts) == 1 and part.label is not None:
             # The page read in index order, as LeaderboardReader.ranking does.
             explained = await (
                 collection.find(part.match, {"_id": 0, "member_id": 1, field: 1})

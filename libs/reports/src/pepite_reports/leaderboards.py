@@ -38,6 +38,8 @@ MONTHLY = "leaderboard_monthly"
 SEASONAL = "leaderboard_seasonal"
 TITLES = "leaderboard_titles"
 EVENTS = "leaderboard_events"
+#: Per community and month or season, the members with points on each theme.
+COUNTS = "leaderboard_counts"
 MEMBERS = "members"
 
 
@@ -582,6 +584,9 @@ class RollupPart:
     collection: str
     match: dict[str, Any]
     hint: str
+    #: The one month or season the part reads, when it reads one: its index is then
+    #: the ranking itself (one document per member).
+    label: str | None = None
 
 
 def rollup_parts(community_id: str, theme: Theme, period: Period) -> list[RollupPart]:
@@ -597,6 +602,7 @@ def rollup_parts(community_id: str, theme: Theme, period: Period) -> list[Rollup
                 SEASONAL,
                 {"community_id": community_id, "season": seasons, **points},
                 f"season_{theme.value}",
+                seasons if isinstance(seasons, str) else None,
             )
         )
     if plan.months:
@@ -606,6 +612,7 @@ def rollup_parts(community_id: str, theme: Theme, period: Period) -> list[Rollup
                 MONTHLY,
                 {"community_id": community_id, "month": months, **points},
                 f"month_{theme.value}",
+                months if isinstance(months, str) else None,
             )
         )
     for first, last in plan.day_ranges:
@@ -617,6 +624,11 @@ def rollup_parts(community_id: str, theme: Theme, period: Period) -> list[Rollup
             match["channel_id"] = {"$in": period.channels}
         parts.append(RollupPart(DAILY, {**match, **points}, f"day_{theme.value}"))
     return parts
+
+
+def counts_id(community_id: str, label: str) -> str:
+    """The id of a month's or a season's member counts (``2024-05``, ``2024-Q2``)."""
+    return f"{community_id}|{label}"
 
 
 def _ranked_page(
@@ -683,7 +695,7 @@ class LeaderboardReader:
         leaves MongoDB. Other periods sum several rollups per member first.
         """
         parts = rollup_parts(community_id, theme, period)
-        if len(parts) == 1 and parts[0].collection in (MONTHLY, SEASONAL):
+        if len(parts) == 1 and parts[0].label is not None:
             return await self._indexed_ranking(parts[0], theme, limit=limit, offset=offset)
         page: list[dict[str, Any]] = [
             {"$sort": {"p": -1, "_id": 1}},
@@ -745,12 +757,23 @@ class LeaderboardReader:
         async def page() -> list[tuple[str, float]]:
             return [(doc["member_id"], doc["points"][theme.value]) async for doc in cursor]
 
-        found, members = await asyncio.gather(page(), self._count(part, part.match))
+        found, members = await asyncio.gather(page(), self._members(part, theme))
         above = 0
         if found and offset:
             above = await self._count(part, {**part.match, field: {"$gt": found[0][1]}})
         rounded = [(member, _round(points)) for member, points in found]
         return _ranked_page(rounded, above, offset), members
+
+    async def _members(self, part: RollupPart, theme: Theme) -> int:
+        """Members ranked on a month or a season: counted by the scores service as it
+        writes the rollups, else (rollups written before it counted) counted here."""
+        stored = await self._db[COUNTS].find_one(
+            {"_id": counts_id(part.match["community_id"], str(part.label))},
+            {f"members.{theme.value}": 1},
+        )
+        if stored is not None:
+            return int((stored.get("members") or {}).get(theme.value, 0))
+        return await self._count(part, part.match)
 
     async def _count(self, part: RollupPart, match: Mapping[str, Any]) -> int:
         """Documents matching ``match``, counted on the part's index alone (``count``
@@ -765,13 +788,13 @@ class LeaderboardReader:
     ) -> tuple[int | None, float, int]:
         """The member's rank (``None`` without points), points, and members ranked."""
         parts = rollup_parts(community_id, theme, period)
-        if len(parts) == 1 and parts[0].collection in (MONTHLY, SEASONAL):
+        if len(parts) == 1 and parts[0].label is not None:
             part = parts[0]
             field = f"points.{theme.value}"
             collection = self._db[part.collection]
             own, members = await asyncio.gather(
                 collection.find_one({**part.match, "member_id": member_id}, {field: 1}),
-                self._count(part, part.match),
+                self._members(part, theme),
             )
             if own is None:
                 return None, 0.0, members

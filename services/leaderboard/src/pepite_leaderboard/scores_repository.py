@@ -32,12 +32,14 @@ from pepite_leaderboard.scores_rules import (
 )
 from pepite_reports.leaderboards import (
     CONTRIBUTIONS,
+    COUNTS,
     DAILY,
     LEADERBOARD_INDEXES,
     MONTHLY,
     SEASONAL,
     Metric,
     Theme,
+    counts_id,
     month_label,
     season_label,
 )
@@ -487,10 +489,14 @@ class ScoresRepository:
                 )
             if ops:
                 await self._db[MONTHLY].bulk_write(ops, ordered=False)
-            await self._recompute_seasons(community_id, {(m, month) for _, m, month in wanted})
+            seasons = await self._recompute_seasons(
+                community_id, {(m, month) for _, m, month in wanted}
+            )
+            await self.recount(community_id, months=months, seasons=seasons)
 
-    async def _recompute_seasons(self, community_id: str, keys: set[tuple[str, str]]) -> None:
-        """Each touched member season's rollup from its (at most three) months."""
+    async def _recompute_seasons(self, community_id: str, keys: set[tuple[str, str]]) -> list[str]:
+        """Each touched member season's rollup from its (at most three) months; returns
+        the seasons touched."""
         seasons = {
             (member, season_label(date.fromisoformat(month + "-01"))) for member, month in keys
         }
@@ -536,6 +542,67 @@ class ScoresRepository:
             ops.append(ReplaceOne({"_id": season_id}, doc, upsert=True))
         if ops:
             await self._db[SEASONAL].bulk_write(ops, ordered=False)
+        return sorted({season for _, season in seasons})
+
+    async def recount(
+        self, community_id: str, *, months: Iterable[str], seasons: Iterable[str]
+    ) -> None:
+        """Count again, per theme, the members with points in these months and seasons.
+
+        Counted from the rollups as they now are (never incremented), on the index each
+        ranking is read from: a replayed batch or a crash before this write leaves the
+        same counts once the batch is scored again.
+        """
+        periods = [(MONTHLY, "month", m) for m in months]
+        periods += [(SEASONAL, "season", s) for s in seasons]
+
+        async def count(collection: str, key: str, label: str, theme: Theme) -> int:
+            reply = await self._db.command(
+                {
+                    "count": collection,
+                    "query": {
+                        "community_id": community_id,
+                        key: label,
+                        f"points.{theme.value}": {"$gt": 0},
+                    },
+                    "hint": f"{key}_{theme.value}",
+                }
+            )
+            return int(reply["n"])
+
+        wanted = [(p, theme) for p in periods for theme in Theme]
+        counted = await asyncio.gather(*(count(*p, theme) for p, theme in wanted))
+        members: dict[str, dict[str, int]] = defaultdict(dict)
+        for ((_, _, label), theme), n in zip(wanted, counted, strict=True):
+            members[label][theme.value] = n
+        now = datetime.now(UTC)
+        ops = [
+            ReplaceOne(
+                {"_id": counts_id(community_id, label)},
+                {
+                    "community_id": community_id,
+                    "period": label,
+                    "members": by_theme,
+                    "counted_at": now,
+                },
+                upsert=True,
+            )
+            for label, by_theme in members.items()
+        ]
+        if ops:
+            await self._db[COUNTS].bulk_write(ops, ordered=False)
+
+    async def recount_all(self, community_id: str) -> None:
+        """Count again the members of every month and season of the community."""
+        months, seasons = await asyncio.gather(
+            self._db[MONTHLY].distinct("month", {"community_id": community_id}),
+            self._db[SEASONAL].distinct("season", {"community_id": community_id}),
+        )
+        # Periods left without anyone are counted too (zero), not left at their old count.
+        known = await self._db[COUNTS].distinct("period", {"community_id": community_id})
+        months = sorted({str(m) for m in months} | {str(p) for p in known if "-Q" not in p})
+        seasons = sorted({str(s) for s in seasons} | {str(p) for p in known if "-Q" in p})
+        await self.recount(community_id, months=months, seasons=seasons)
 
     async def mark_dirty(self, months: Iterable[tuple[str, str]]) -> None:
         """Remember that these (community, month) rankings may have changed."""
@@ -579,7 +646,7 @@ class ScoresRepository:
     # ----- rebuild and erasure -----
 
     async def clear_community(self, community_id: str) -> None:
-        for collection in (CONTRIBUTIONS, DAILY, MONTHLY, SEASONAL):
+        for collection in (CONTRIBUTIONS, DAILY, MONTHLY, SEASONAL, COUNTS):
             await self._db[collection].delete_many({"community_id": community_id})
 
     async def erase(self, community_id: str, member_id: str, pseudonym: str) -> list[MemberDay]:

@@ -214,6 +214,8 @@ class ScoreUpdater:
         """Remove an erased member's scores; idempotent."""
         touched = await self._repo.erase(erasure.community_id, erasure.member_id, erasure.pseudonym)
         await self.recompute(touched)
+        # Their months and seasons were removed outright: every ranking's members recounted.
+        await self._repo.recount_all(erasure.community_id)
         # Their months and days are gone: the rankings they were in must be announced again.
         await self._repo.mark_dirty_all_months(erasure.community_id)
 
