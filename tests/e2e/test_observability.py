@@ -173,7 +173,8 @@ def observed(classified_sample: ClassifiedSample) -> Iterator[Observed]:
     finally:
         stopping = time.monotonic()
         with ThreadPoolExecutor(len(started)) as pool:
-            codes = list(pool.map(lambda service: service.stop(), started))
+            # They only replayed the sample: no need to wait long for a clean exit.
+            codes = list(pool.map(lambda service: service.stop(timeout_s=10), started))
         print(f"services stopped in {time.monotonic() - stopping:.1f}s (exit codes {codes})")
     assert not any(
         group["labels"]["env"] == env_name for group in json.loads(targets_file.read_text())
