@@ -401,12 +401,8 @@ def _members_of(docs: Mapping[str, Mapping[str, int]], ids: Iterable[str]) -> di
 
 
 def _active(docs: Mapping[str, Mapping[str, int]], ids: Iterable[str]) -> set[str]:
-    active: set[str] = set()
-    for doc_id in ids:
-        members = docs.get(doc_id)
-        if members:
-            active.update(members)
-    return active
+    """Members with a message in any of the documents ``ids``."""
+    return set().union(*(docs.get(doc_id) or () for doc_id in ids))
 
 
 def top_shares(
@@ -588,9 +584,12 @@ class KpiService:
         names = await names_task
         started = _clock()
         per_member = _members_of(members_by_doc, period_ids)
-        churned = _active(members_by_doc, before.ids(community, channel)) - _active(
-            members_by_doc, silent.ids(community, channel)
+        mau_active = _active(members_by_doc, mau.ids(community, channel))
+        # With the default churn_days (30) the silent window is the MAU one: union once.
+        silent_active = (
+            mau_active if silent == mau else _active(members_by_doc, silent.ids(community, channel))
         )
+        churned = _active(members_by_doc, before.ids(community, channel)) - silent_active
         new_members = joins.new(period)
         new = len(new_members) if channel is None else len(new_members.intersection(per_member))
         days = _days(first, last)
@@ -627,7 +626,7 @@ class KpiService:
                 active=len(per_member),
                 dau=sum(d.active_members for d in daily) / len(days),
                 wau=len(_active(members_by_doc, wau.ids(community, channel))),
-                mau=len(_active(members_by_doc, mau.ids(community, channel))),
+                mau=len(mau_active),
                 new=new,
                 churned=len(churned),
             ),
