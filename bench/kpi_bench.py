@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import time
@@ -214,6 +215,8 @@ async def feed(db: Database, events: list[Synthetic]) -> None:
 
 
 async def run(args: argparse.Namespace) -> None:
+    # The machine's load says how far the figures can be compared with another run's.
+    emit("load_average_1m_at_start", os.getloadavg()[0], "processes")
     name = args.db or f"pepite_bench_kpi_{uuid.uuid4().hex[:8]}"
     settings = MongoSettings(mongodb_db=name)
     async with mongo_database(settings, app_name="kpi-bench", indexes=KPI_INDEXES) as db:
@@ -242,6 +245,7 @@ async def run(args: argparse.Namespace) -> None:
             emit("kpi_month_messages", month.messages, "messages")
             emit("kpi_month_questions", month.questions.asked, "questions")
             await profile_year(db, service, queries["year_24_cohorts"], args.runs)
+            emit("load_average_1m_at_end", os.getloadavg()[0], "processes")
         finally:
             if args.keep or args.db is not None:
                 print(f"# database kept: {db.name}", flush=True)

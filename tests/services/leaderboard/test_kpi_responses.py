@@ -291,6 +291,22 @@ async def test_a_join_event_older_than_the_first_message_moves_the_member(
     assert march.members.new == 1  # on a leftover day of March
 
 
+async def test_a_replay_lists_members_a_crash_left_unlisted(
+    db: Database, updater: KpiUpdater
+) -> None:
+    batch = [
+        msg("m1", "ann", datetime(2024, 5, 10, tzinfo=UTC)),
+        msg("m2", "bob", datetime(2024, 6, 11, tzinfo=UTC)),
+    ]
+    await updater.apply(batch)
+    listed = await joins_listed(db)
+    # As if the service stopped between writing the members and listing them.
+    await db[KPI_JOINS].delete_many({})
+    await db["kpi_members"].update_many({}, {"$unset": {"joins_month": ""}})
+    await updater.apply(batch)
+    assert await joins_listed(db) == listed == {f"{C}|2024-05-01": [0], f"{C}|2024-06-01": [1]}
+
+
 def invoke(db: Database, stack: Stack, monkeypatch: pytest.MonkeyPatch, *args: str) -> Result:
     monkeypatch.setenv("MONGODB_URI", stack.mongodb_uri)
     monkeypatch.setenv("PEPITE_MONGODB_DB", db.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
@@ -32,6 +32,8 @@ from pepite_reports.kpis import (
     KPI_MESSAGES,
     KPI_QUESTIONS,
     KPI_RESPONSES,
+    day_start,
+    month_start,
 )
 
 MESSAGES = "messages"
@@ -167,6 +169,7 @@ class KpiRepository:
                     "first_seen": 1,
                     "joined_at": 1,
                     "joined_event_at": 1,
+                    "joins_month": 1,
                 },
             )
         }
@@ -206,12 +209,15 @@ class KpiRepository:
                 {"member_id": 1, "idx": 1},
             ):
                 numbers[doc["member_id"]] = int(doc["idx"])
+        # Members whose join moves, and any a crash left listed under another month
+        # than their join's: a replay of the batch lists them right.
         moved = [
             member_id
             for member_id in ids
             if _touch_update(touches[member_id], stored.get(member_id))
             .get("$min", {})
             .get("joined_at")
+            or _listed_elsewhere(stored.get(member_id))
         ]
         if moved:
             await self._list_joins(community_id, moved)
@@ -560,6 +566,15 @@ class KpiRepository:
                 batch = []
         if batch:
             yield batch
+
+
+def _listed_elsewhere(stored: Mapping[str, Any] | None) -> bool:
+    """A stored member with a join that ``kpi_joins`` lists under no or another month."""
+    if stored is None or stored.get("joined_at") is None:
+        return False
+    joined: datetime = stored["joined_at"]
+    listed: datetime | None = stored.get("joins_month")
+    return listed is None or listed != day_start(month_start(joined.astimezone(UTC).date()))
 
 
 def _touch_update(touch: MemberTouch, stored: Mapping[str, Any] | None) -> dict[str, Any]:
