@@ -12,8 +12,10 @@ The leaderboard service keeps three collections up to date as messages are analy
 
 Every query here reads rollups, never messages: a month or a season reads one document
 per member and month or season; a custom event or a range that does not start and end on month
-boundaries reads the daily rollups for the partial months (and only those). Ranks are
-computed per query; titles from the member's totals up to the end of the period.
+boundaries reads the daily rollups for the partial months (and only those). A month's
+or a season's page is read in order from its theme's index; other periods are summed
+and ranked in MongoDB, so only a page leaves it (:meth:`LeaderboardReader.ranking`).
+Titles come from the member's totals up to the end of the period.
 """
 
 from __future__ import annotations
@@ -691,8 +693,9 @@ class LeaderboardReader:
 
         A month or a season is one rollup document per member, ranked by an index on
         (community, period, theme's points, member): the page is read from the index in
-        order and the members are counted on it, so nothing is sorted and only the page
-        leaves MongoDB. Other periods sum several rollups per member first.
+        order and the members ranked are read from their count, so nothing is sorted and
+        only the page leaves MongoDB. Other periods are summed, ranked and paged in
+        MongoDB (:meth:`_summed`).
         """
         parts = rollup_parts(community_id, theme, period)
         if len(parts) == 1 and parts[0].label is not None:
