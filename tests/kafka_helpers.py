@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from pepite_kit import KafkaSettings
 
@@ -18,29 +18,22 @@ async def read_topic(
     when the topic stays empty, until ``timeout_s``): a test asserting "nothing was
     published" therefore waits the whole timeout, so give those a short one.
 
-    The reader takes every partition itself instead of joining a consumer group: it
-    commits nothing, and a group join waits on the broker for half a session timeout
-    (5 s with the client's default) before the first record comes.
+    The reader has no consumer group (it takes every partition and commits nothing): a
+    group join waits on the broker for half a session timeout, 5 s with the client's
+    default, before the first record comes.
     """
     consumer = AIOKafkaConsumer(
+        topic,
         bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        # While the topic does not exist yet, its partitions show up at the next refresh.
-        metadata_max_age_ms=300,
     )
     await consumer.start()
     values: list[bytes] = []
     loop = asyncio.get_running_loop()
     try:
         deadline = loop.time() + timeout_s
-        partitions = consumer.partitions_for_topic(topic)
-        while not partitions and loop.time() < deadline:
-            await asyncio.sleep(0.1)
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return values
-        consumer.assign([TopicPartition(topic, partition) for partition in sorted(partitions)])
         last_seen: float | None = None
         while loop.time() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
