@@ -119,7 +119,8 @@ async def read_dlq(settings: KafkaSettings, expected: int) -> list[tuple[bytes, 
     consumer = AIOKafkaConsumer(
         settings.topic_name(Topic.MESSAGES_RAW.dlq),
         bootstrap_servers=settings.kafka_bootstrap,
-        group_id=f"{settings.kafka_topic_prefix}dlq-reader",
+        # No group: the reader takes every partition at once, without a group join.
+        group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

@@ -847,7 +847,8 @@ async def read_back(
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.kafka_bootstrap,
-        group_id=f"{settings.kafka_topic_prefix}discord-reader",
+        # No group: the reader takes every partition at once, without a group join.
+        group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
