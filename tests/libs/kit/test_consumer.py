@@ -90,7 +90,9 @@ def make_loop(
     return event_loop_for(
         name="test",
         settings=settings,
-        group_id=group,
+        # The test's own group: a group shared with tests running elsewhere on the broker
+        # rebalances with their members.
+        group_id=f"{settings.kafka_topic_prefix}{group}",
         handlers={settings.topic_name(Topic.MESSAGES_RAW): handler},
         publisher=publisher,
     )
