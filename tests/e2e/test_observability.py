@@ -181,8 +181,8 @@ def observed(classified_sample: ClassifiedSample) -> Iterator[Observed]:
     ), "stopped services are still registered with Prometheus"
 
 
-def call_the_api(observed: Observed, classified_sample: ClassifiedSample) -> None:
-    """Requests that succeed, are refused and are not found, on several routes."""
+def call_the_api(observed: Observed, classified_sample: ClassifiedSample) -> set[str]:
+    """Requests that succeed, are refused and are not found; returns the routes called."""
     key = json.loads(
         classified_sample.env.pepite(
             "keys", "create", "--community", COMMUNITY, "--scope", "admin"
@@ -197,15 +197,32 @@ def call_the_api(observed: Observed, classified_sample: ClassifiedSample) -> Non
     assert client.get(f"{base}/messages", params={"limit": 5}).status_code == 200
     assert client.get(f"{base}/messages/no-such-message").status_code in {400, 404}
     assert httpx.get(f"{observed.api.url}{base}", timeout=30).status_code == 401
+    return {
+        "/v1/communities/{community_id}",
+        "/v1/communities/{community_id}/status",
+        "/v1/communities/{community_id}/insights",
+        "/v1/communities/{community_id}/topics",
+        "/v1/communities/{community_id}/messages",
+        "/v1/communities/{community_id}/messages/{message_id}",
+    }
 
 
 def test_every_dashboard_query_and_alert_rule_runs_and_core_panels_show_data(
     observed: Observed, classified_sample: ClassifiedSample
 ) -> None:
     prometheus, env_name = observed.prometheus, observed.env_name
-    call_the_api(observed, classified_sample)
+    routes = call_the_api(observed, classified_sample)
     queries = panel_queries()
     assert {(q.dashboard, q.panel) for q in queries} >= CORE_PANELS
+
+    # The scrapes of the API's own /healthz count too: wait for the routes just called.
+    api_requests = next(q for q in queries if q.panel == "API requests")
+
+    def requests_shown() -> bool:
+        series = prometheus.query(grafana_expr(api_requests.expr, env=env_name, range_s=3600))
+        return routes <= {s["metric"].get("route") for s in series}
+
+    wait_for(requests_shown, within_s=60, what="the API requests panel to show the routes called")
 
     def empty_core_panels() -> set[tuple[str, str]]:
         empty = set()
