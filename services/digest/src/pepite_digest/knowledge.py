@@ -60,6 +60,10 @@ NOT_ANSWERS = UNQUOTABLE | {MessageKind.GRATITUDE, MessageKind.SCAM}
 LOOKBACK = timedelta(days=1)
 #: Messages are read this many days at a time.
 BATCH = timedelta(days=7)
+#: Entries embedded per model call. A week of a busy community mines hundreds of pairs;
+#: embedding them in one thread call would hold a stopping service for as long (a
+#: thread cannot be cancelled), so they go a chunk at a time.
+EMBED_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,10 @@ class KnowledgeBuilder:
             return 0
         now = datetime.now(UTC)
         entries = [p.entry(community_id, now) for p in mined]
-        vectors = await asyncio.to_thread(embed_entries, self._embedder, entries)
+        vectors = []
+        for first in range(0, len(entries), EMBED_CHUNK):
+            chunk = entries[first : first + EMBED_CHUNK]
+            vectors.extend(await asyncio.to_thread(embed_entries, self._embedder, chunk))
         return await self._entries.upsert(list(zip(entries, vectors, strict=True)))
 
     async def run_once(self, now: datetime) -> dict[str, int]:
