@@ -64,6 +64,10 @@ bench: install stack-up ## Benchmark the pipeline, 1M-message imports and API lo
 bench-quality: install ## Score the local analyzer on the labeled sets in EVAL_DIR; prints JSON lines
 	$(RUN) python bench/quality.py
 
+.PHONY: dashboards
+dashboards: install ## Rewrite the Grafana dashboards' JSON from deploy/grafana/build_dashboards.py
+	$(RUN) python deploy/grafana/build_dashboards.py
+
 # Local stack without Docker: Kafka API (Tansu), MongoDB replica set, Prometheus.
 # Ports and folders: PEPITE_* variables, see deploy/local/stack.py.
 .PHONY: stack-up stack-down stack-status stack-wipe
