@@ -8,8 +8,8 @@ What is stored (see docs/kpis.md for the whole picture):
 
 - ``kpi_activity``: one document per (community, UTC day or calendar month, channel or
   the whole community) with the number of members' messages, the messages of each active
-  member (``members.<member number>``), their number (``active``) and, for days, the
-  messages of each UTC hour.
+  member (``members.<member number>``) and, for days, their number (``active``) and
+  the messages of each UTC hour.
   Member numbers are small per-community integers: no member id is kept in counters.
 - ``kpi_members``: one document per member with its number, when it joined (its
   ``member.joined`` or its first message, whichever is earlier) and first message.

@@ -32,6 +32,7 @@ from pepite_reports.kpis import (
     KPI_MESSAGES,
     KPI_QUESTIONS,
     KPI_RESPONSES,
+    Grain,
     day_start,
     month_start,
 )
@@ -334,9 +335,10 @@ class KpiRepository:
             ]
             for chunk in _chunks(ops):
                 await self._db[KPI_ACTIVITY].bulk_write(chunk, ordered=False, session=session)
-            # Active members per document, kept beside the members: a year of daily
-            # active counts is then read without listing anyone.
-            touched = [inc.document_id for inc in increments]
+            # Active members per day, kept beside the members: a year of daily active
+            # counts is then read without listing anyone. Only days: nothing reads it on
+            # months, whose thousands of members would be recounted on every batch.
+            touched = [inc.document_id for inc in increments if inc.grain is Grain.DAY]
             for chunk in _chunks(touched):
                 await self._db[KPI_ACTIVITY].update_many(
                     {"_id": {"$in": chunk}},
