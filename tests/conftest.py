@@ -7,9 +7,11 @@ database, so tests never see each other's data.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 
 import pymongo.database
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient, MongoClient
 
 from pepite_kit import Database, KafkaSettings
@@ -62,8 +65,37 @@ def unique_name() -> str:
 
 
 @pytest.fixture
-def topic_prefix(unique_name: str) -> str:
-    return f"{unique_name}."
+def topic_prefix(unique_name: str, stack: Stack) -> Iterator[str]:
+    prefix = f"{unique_name}."
+    yield prefix
+    _delete_topics(stack.kafka_bootstrap, prefix)
+
+
+def _delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete the topics a test made: the broker answers every client's first metadata
+    request with all the topics it holds, so a suite that kept them would slow each
+    later client start (a second per client past a few thousand topics)."""
+
+    async def delete() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+            if names:
+                await admin.delete_topics(names)
+        finally:
+            await admin.close()
+
+    def run() -> None:
+        try:
+            asyncio.run(delete())
+        except Exception as exc:  # clean-up only: a topic left behind fails no test
+            print(f"could not delete the topics of {prefix}: {exc!r}", file=sys.stderr)
+
+    # In a thread of its own: the test's event loop must be left as it is.
+    worker = threading.Thread(target=run, name="delete-topics")
+    worker.start()
+    worker.join(timeout=20)
 
 
 @pytest.fixture
