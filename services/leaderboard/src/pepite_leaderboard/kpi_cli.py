@@ -111,9 +111,10 @@ def rebuild_command(
 ) -> None:
     """Recount a community's KPI rollups from its stored, analyzed messages.
 
-    Its counters, questions and counted-message records are cleared, then every stored
-    message is fed in time order through the same update as the live consumer. Members
-    keep their numbers and join dates. Running it again gives the same figures.
+    Its counters, questions, response histograms, join listings and counted-message
+    records are cleared, then every stored message is fed in time order through the same
+    update as the live consumer. Members keep their numbers and join dates. Running it
+    again gives the same figures.
     """
     require_community_id(community)
     settings = Settings()
