@@ -17,8 +17,8 @@ What is stored (see docs/kpis.md for the whole picture):
 - ``kpi_responses``: per (community, UTC day or calendar month, channel or all) the
   questions asked and a histogram of their first-response times in fixed logarithmic
   buckets (``n.<bucket>``: answered questions, ``ms.<bucket>``: their summed waits in
-  milliseconds), so a year's median and 90th
-  percentile merge 12 month histograms instead of reading every question.
+  milliseconds), so a year's median and 90th percentile merge 12 month histograms
+  instead of reading every question.
 - ``kpi_joins``: one document per (community, calendar month) listing the numbers of the
   members who joined then (cohorts, new members over whole months); new members on a
   period's leftover days are read from ``kpi_members`` through a covering index.
