@@ -280,7 +280,7 @@ async def test_an_erased_member_keeps_counts_but_no_id(db: Database, updater: Kp
     await handler([erased])
     await handler([erased])
     assert await report(db, T0.date(), T0.date()) == before
-    ids = [doc.get("member_id") async for doc in db[KPI_MEMBERS].find({})]
+    ids = [str(doc.get("member_id")) async for doc in db[KPI_MEMBERS].find({})]
     assert sorted(ids) == ["discord:acme:bob", "erased:7f3a"]
     for collection in (
         KPI_ACTIVITY,
