@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -694,53 +695,50 @@ class LeaderboardReader:
         A month or a season is one rollup document per member, ranked by an index on
         (community, period, theme's points, member): the page is read from the index in
         order and the members ranked are read from their count, so nothing is sorted and
-        only the page leaves MongoDB. Other periods are summed, ranked and paged in
-        MongoDB (:meth:`_summed`).
+        only the page leaves MongoDB. Days alone (an event, channels) are summed, ranked
+        and paged in MongoDB (:meth:`_summed`); several parts are summed side by side.
         """
         parts = rollup_parts(community_id, theme, period)
         if len(parts) == 1 and parts[0].label is not None:
             return await self._indexed_ranking(parts[0], theme, limit=limit, offset=offset)
+        if len(parts) > 1:
+            # Several parts (days, a month, days): each is summed per member on its own
+            # index at once (MongoDB runs them side by side, a pipeline of them would run
+            # one after the other), then only the page is sorted here.
+            totals = await self._totals(community_id, theme, period)
+            positive = [(m, _round(points)) for m, points in totals.items() if points > 0]
+            best = heapq.nsmallest(offset + limit, positive, key=lambda item: (-item[1], item[0]))
+            chosen = best[offset:]
+            above = sum(1 for _, points in positive if chosen and points > chosen[0][1])
+            return _ranked_page(chosen, above, offset), len(positive)
         page: list[dict[str, Any]] = [
             {"$sort": {"p": -1, "_id": 1}},
             {"$skip": offset},
             {"$limit": limit},
         ]
-        found = await self._summed(parts, theme, {"members": [{"$count": "n"}], "page": page})
+        found = await self._summed(parts[0], theme, {"members": [{"$count": "n"}], "page": page})
         members = found["members"][0]["n"] if found["members"] else 0
         return [(doc["rank"], doc["_id"], doc["p"]) for doc in found["page"]], members
 
     async def _summed(
-        self, parts: Sequence[RollupPart], theme: Theme, facets: dict[str, list[dict[str, Any]]]
+        self, part: RollupPart, theme: Theme, facets: dict[str, list[dict[str, Any]]]
     ) -> dict[str, list[dict[str, Any]]]:
-        """Sum each member's points over the parts and rank them in MongoDB: only what
+        """Sum each member's points over one part and rank them in MongoDB: only what
         ``facets`` keep of the ranked members (``_id``, ``p``, ``rank``) comes back.
 
         Ranked as :meth:`scores` ranks them: on the points rounded to two decimals, the
         members with points only, competition ranks.
         """
         field = f"points.{theme.value}"
-        keep = {"$project": {"_id": 0, "member_id": 1, field: 1}}
-        first, *rest = parts
-        pipeline: list[dict[str, Any]] = [{"$match": first.match}, keep]
-        for part in rest:
-            # The other parts' filters lead to their own theme's index like the first
-            # one's hint (the covered scan is the one that wins the planner's trial).
-            pipeline.append(
-                {
-                    "$unionWith": {
-                        "coll": part.collection,
-                        "pipeline": [{"$match": part.match}, keep],
-                    }
-                }
-            )
-        pipeline += [
+        pipeline: list[dict[str, Any]] = [
+            {"$match": part.match},
             {"$group": {"_id": "$member_id", "raw": {"$sum": f"${field}"}}},
             {"$match": {"raw": {"$gt": 0}}},
             {"$set": {"p": {"$round": ["$raw", 2]}}},
             {"$setWindowFields": {"sortBy": {"p": -1}, "output": {"rank": {"$rank": {}}}}},
             {"$facet": facets},
         ]
-        cursor = await self._db[first.collection].aggregate(pipeline, hint=first.hint)
+        cursor = await self._db[part.collection].aggregate(pipeline, hint=part.hint)
         result: dict[str, list[dict[str, Any]]] = await anext(aiter(cursor))
         return result
 
@@ -804,8 +802,15 @@ class LeaderboardReader:
             mine = own["points"][theme.value]
             above = await self._count(part, {**part.match, field: {"$gt": mine}})
             return above + 1, _round(mine), members
+        if len(parts) > 1:
+            totals = await self._totals(community_id, theme, period)
+            ranked = [_round(points) for points in totals.values() if points > 0]
+            if totals.get(member_id, 0.0) <= 0:
+                return None, 0.0, len(ranked)
+            mine = _round(totals[member_id])
+            return 1 + sum(1 for points in ranked if points > mine), mine, len(ranked)
         found = await self._summed(
-            parts, theme, {"members": [{"$count": "n"}], "me": [{"$match": {"_id": member_id}}]}
+            parts[0], theme, {"members": [{"$count": "n"}], "me": [{"$match": {"_id": member_id}}]}
         )
         members = found["members"][0]["n"] if found["members"] else 0
         if not found["me"]:
