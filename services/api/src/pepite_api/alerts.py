@@ -159,26 +159,31 @@ class AlertReviewRepository:
         Returns:
             The alert as it now stands, or None if the community has no such alert.
         """
-        now = datetime.now(UTC)
-        key = {"_id": alert_id, "community_id": community_id}
-        await self._alerts.update_one(
-            {**key, "acknowledged_at": None},
-            {"$set": {"acknowledged_at": now, "acknowledged_by": key_id}},
-        )
-        values: dict[str, Any] = {
+        now = {"$literal": datetime.now(UTC)}
+        by = {"$literal": key_id}
+
+        def first(field: str, value: dict[str, Any]) -> dict[str, Any]:
+            # Evaluated on the alert as it was: the first acknowledgement or resolution stays.
+            return {"$ifNull": [f"${field}", value]}
+
+        def first_by(field: str, by_field: str) -> dict[str, Any]:
+            return {
+                "$cond": [{"$eq": [{"$ifNull": [f"${field}", None]}, None]}, by, f"${by_field}"]
+            }
+
+        review: dict[str, Any] = {
             "status": AlertStatus.RESOLVED.value,
-            "resolved_at": now,
-            "resolved_by": key_id,
+            "acknowledged_at": first("acknowledged_at", now),
+            "acknowledged_by": first_by("acknowledged_at", "acknowledged_by"),
+            "resolved_at": first("resolved_at", now),
+            "resolved_by": first_by("resolved_at", "resolved_by"),
         }
         if note is not None:
-            values["note"] = note
+            review["note"] = {"$literal": note}
+        # One update: no moment where the alert is acknowledged but not yet resolved.
         doc = await self._alerts.find_one_and_update(
-            {**key, "status": {"$ne": AlertStatus.RESOLVED.value}},
-            {"$set": values},
+            {"_id": alert_id, "community_id": community_id},
+            [{"$set": review}],
             return_document=ReturnDocument.AFTER,
         )
-        if doc is None and note is not None:
-            doc = await self._alerts.find_one_and_update(
-                key, {"$set": {"note": note}}, return_document=ReturnDocument.AFTER
-            )
-        return _alert(doc) if doc else await self.get(community_id, alert_id)
+        return _alert(doc) if doc else None

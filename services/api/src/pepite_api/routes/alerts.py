@@ -29,6 +29,12 @@ AlertIdPath = Annotated[str, Path(min_length=3, max_length=400)]
 NameQuery = Annotated[str | None, Query(pattern=r"^[a-z_]{1,64}$")]
 
 
+def _found(alert: Alert | None, community_id: str, alert_id: str) -> Alert:
+    if alert is None:
+        raise ProblemError(404, f"no alert {alert_id!r} in community {community_id!r}")
+    return alert
+
+
 @router.get("", response_model=Page[Alert])
 async def list_alerts(
     *,
@@ -55,9 +61,7 @@ async def get_alert(
 ) -> Alert:
     """One alert, with the messages behind it and what became of it."""
     alert = await AlertReviewRepository(db).get(community_id, alert_id)
-    if alert is None:
-        raise ProblemError(404, f"no alert {alert_id!r} in community {community_id!r}")
-    return alert
+    return _found(alert, community_id, alert_id)
 
 
 @router.post("/{alert_id}/acknowledge", response_model=Alert)
@@ -73,9 +77,7 @@ async def acknowledge_alert(
     alert = await AlertReviewRepository(db).acknowledge(
         community_id, alert_id, principal.key_id, review.note if review else None
     )
-    if alert is None:
-        raise ProblemError(404, f"no alert {alert_id!r} in community {community_id!r}")
-    return alert
+    return _found(alert, community_id, alert_id)
 
 
 @router.post("/{alert_id}/resolve", response_model=Alert)
@@ -91,6 +93,4 @@ async def resolve_alert(
     alert = await AlertReviewRepository(db).resolve(
         community_id, alert_id, principal.key_id, review.note if review else None
     )
-    if alert is None:
-        raise ProblemError(404, f"no alert {alert_id!r} in community {community_id!r}")
-    return alert
+    return _found(alert, community_id, alert_id)
