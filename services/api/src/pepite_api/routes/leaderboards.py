@@ -7,10 +7,11 @@ docs/leaderboards.md); nothing here reads messages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from pepite_api.deps import AdminKey, DbDep, ReadKey
@@ -74,21 +75,38 @@ class EventBody(BaseModel):
     channels: list[str] = Field(default_factory=list, max_length=100)
 
 
-async def _period(
-    db: Database,
-    community_id: str,
-    *,
-    period: str | None,
-    first: date | None,
-    last: date | None,
-    event: str | None,
-    channels: list[str] | None,
-) -> Period:
+@dataclass(frozen=True)
+class PeriodChoice:
+    """The query parameters that name a leaderboard's period, as given."""
+
+    period: str | None
+    first: date | None
+    last: date | None
+    event: str | None
+    channels: list[str] | None
+
+
+def period_choice(
+    period: PeriodQuery = None,
+    first: FromQuery = None,
+    last: ToQuery = None,
+    event: EventQuery = None,
+    channel: ChannelQuery = None,
+) -> PeriodChoice:
+    """The period's query parameters, shared by the routes that rank over a period."""
+    return PeriodChoice(period, first, last, event, channel)
+
+
+PeriodChoiceDep = Annotated[PeriodChoice, Depends(period_choice)]
+
+
+async def _period(db: Database, community_id: str, choice: PeriodChoice) -> Period:
     """The period the query names (this month by default).
 
     Raises:
         ProblemError: 422 naming the query field at fault, 404 for an unknown event.
     """
+    period, first, last, event = choice.period, choice.first, choice.last, choice.event
     given = [name for name, v in (("period", period), ("event", event)) if v is not None]
     if first is not None or last is not None:
         given.append("from")
@@ -113,8 +131,8 @@ async def _period(
             chosen = named_period(period or month_label(datetime.now(UTC).date()))
         except ValueError as exc:
             raise ProblemError(422, f"query.period: {exc}") from None
-    if channels:
-        chosen = chosen.model_copy(update={"channels": sorted(set(channels))})
+    if choice.channels:
+        chosen = chosen.model_copy(update={"channels": sorted(set(choice.channels))})
     return chosen
 
 
@@ -180,11 +198,7 @@ async def leaderboard(
     theme: Theme,
     _: ReadKey,
     db: DbDep,
-    period: PeriodQuery = None,
-    first: FromQuery = None,
-    last: ToQuery = None,
-    event: EventQuery = None,
-    channel: ChannelQuery = None,
+    choice: PeriodChoiceDep,
     limit: BoardLimit = 20,
     cursor: CursorQuery = None,
 ) -> Leaderboard:
@@ -192,15 +206,7 @@ async def leaderboard(
 
     Members with the same points share a rank; members without points are not listed.
     """
-    chosen = await _period(
-        db,
-        community_id,
-        period=period,
-        first=first,
-        last=last,
-        event=event,
-        channels=channel,
-    )
+    chosen = await _period(db, community_id, choice)
     offset = decode_cursor(cursor, int)[0] if cursor else 0
     if offset < 0:
         raise ProblemError(400, "invalid cursor: pass the next_cursor of a previous page unchanged")
@@ -220,11 +226,7 @@ async def standing(
     member_id: MemberIdPath,
     _: ReadKey,
     db: DbDep,
-    period: PeriodQuery = None,
-    first: FromQuery = None,
-    last: ToQuery = None,
-    event: EventQuery = None,
-    channel: ChannelQuery = None,
+    choice: PeriodChoiceDep,
     limit: ItemsLimit = 50,
     cursor: CursorQuery = None,
 ) -> Standing:
@@ -233,15 +235,7 @@ async def standing(
     Messages that gave nothing (self-replies, flagged messages) are listed with the reason.
     """
     require_own_member(community_id, member_id)
-    chosen = await _period(
-        db,
-        community_id,
-        period=period,
-        first=first,
-        last=last,
-        event=event,
-        channels=channel,
-    )
+    chosen = await _period(db, community_id, choice)
     after = decode_cursor(cursor, datetime, str) if cursor else None
     result, more = await LeaderboardReader(db).standing(
         community_id, member_id, theme, chosen, limit=limit, after=after
