@@ -7,58 +7,35 @@ import asyncio
 import math
 import random
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from tests.conftest import Stack
+from tests.services.leaderboard import test_kpi_rollups as rollups
+from tests.services.leaderboard.test_kpi_rollups import SOCIAL, A, C, Q, msg, report
 from typer.testing import CliRunner, Result
 
-from pepite_contracts import Member, MemberJoined, MembershipChange, MessageKind, Platform
+from pepite_contracts import Member, MemberJoined, MembershipChange, Platform
 from pepite_kit import Database
-from pepite_kit.mongo import ensure_indexes
 from pepite_leaderboard.kpi_cli import app
 from pepite_leaderboard.kpi_handlers import KpiEventsHandler, KpiUpdater
-from pepite_leaderboard.kpi_repository import KPI_INDEXES, KpiRepository
+from pepite_leaderboard.kpi_repository import KpiRepository
 from pepite_leaderboard.kpi_rollups import JoinListing, KpiMessage, joins_moves
 from pepite_reports.kpis import (
     KPI_JOINS,
     KPI_RESPONSES,
     RESPONSE_BUCKET_GROWTH,
-    KpiQuery,
-    KpiReport,
-    KpiService,
     ResponseHistogram,
     heatmap,
     percentile,
     response_bucket,
 )
 
-C = "acme"
-Q, A, SOCIAL = MessageKind.QUESTION, MessageKind.ANSWER, MessageKind.SOCIAL
 ERROR = RESPONSE_BUCKET_GROWTH - 1
 
-
-def msg(
-    message_id: str,
-    author: str,
-    at: datetime,
-    kind: MessageKind = SOCIAL,
-    *,
-    channel: str = "general",
-    reply_to: str | None = None,
-) -> KpiMessage:
-    return KpiMessage(
-        message_id=f"discord:{C}:{message_id}",
-        community_id=C,
-        channel_id=channel,
-        thread_id=None,
-        reply_to_id=f"discord:{C}:{reply_to}" if reply_to else None,
-        author_id=f"discord:{C}:{author}",
-        is_bot=False,
-        created_at=at,
-        kind=kind,
-    )
+# The scenario builders and fixtures of the rollup tests, shared.
+db = rollups.db
+updater = rollups.updater
 
 
 def histogram(waits: list[float]) -> ResponseHistogram:
@@ -69,21 +46,6 @@ def histogram(waits: list[float]) -> ResponseHistogram:
         bucket = str(response_bucket(ms))
         merged.add(0, {bucket: 1}, {bucket: ms})
     return merged
-
-
-@pytest.fixture
-async def db(mongo_db: Database) -> Database:
-    await ensure_indexes(mongo_db, KPI_INDEXES)
-    return mongo_db
-
-
-@pytest.fixture
-def updater(db: Database) -> KpiUpdater:
-    return KpiUpdater(KpiRepository(db))
-
-
-async def report(db: Database, first: date, last: date, **kwargs: Any) -> KpiReport:
-    return await KpiService(db).report(KpiQuery(C, first, last, **kwargs))
 
 
 def test_buckets_grow_by_the_fixed_ratio() -> None:
