@@ -107,6 +107,25 @@ class KpiMessage:
         return (self.created_at, self.message_id)
 
 
+def _rollup_update(
+    community_id: str,
+    grain: Grain,
+    start: date,
+    channel_id: str | None,
+    increments: Mapping[str, int | float],
+) -> dict[str, Any]:
+    """The ``$inc``/``$setOnInsert`` update of one day or month document of a rollup."""
+    return {
+        "$inc": dict(increments),
+        "$setOnInsert": {
+            "community_id": community_id,
+            "grain": grain.value,
+            "start": day_start(start),
+            "channel_id": channel_id,
+        },
+    }
+
+
 @dataclass
 class ActivityIncrement:
     """How one activity document moves."""
@@ -128,15 +147,9 @@ class ActivityIncrement:
         increments: dict[str, int] = {"messages": self.messages}
         increments.update({f"members.{idx}": n for idx, n in self.members.items()})
         increments.update({f"hours.{hour}": n for hour, n in self.hours.items()})
-        return {
-            "$inc": increments,
-            "$setOnInsert": {
-                "community_id": self.community_id,
-                "grain": self.grain.value,
-                "start": day_start(self.start),
-                "channel_id": self.channel_id,
-            },
-        }
+        return _rollup_update(
+            self.community_id, self.grain, self.start, self.channel_id, increments
+        )
 
 
 def activity_increments(
@@ -299,15 +312,9 @@ class ResponseIncrement:
             if count or ms:
                 increments[f"n.{bucket}"] = count
                 increments[f"ms.{bucket}"] = ms
-        return {
-            "$inc": increments,
-            "$setOnInsert": {
-                "community_id": self.community_id,
-                "grain": self.grain.value,
-                "start": day_start(self.start),
-                "channel_id": self.channel_id,
-            },
-        }
+        return _rollup_update(
+            self.community_id, self.grain, self.start, self.channel_id, increments
+        )
 
 
 def response_increments(
