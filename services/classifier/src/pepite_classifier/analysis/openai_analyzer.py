@@ -48,12 +48,10 @@ from pepite_kit.metrics import LLM_CACHE_HITS, LLM_COST_USD, LLM_FALLBACKS, LLM_
 from pepite_llm.client import ChatCaller, RetryPolicy, openai_client
 from pepite_llm.errors import LlmUnavailableError
 from pepite_llm.pricing import model_price
+from pepite_llm.usage import ESTIMATE_CHARS_PER_TOKEN
 
 logger = logging.getLogger(__name__)
 
-#: Characters per token assumed when estimating a call's cost before making it; chat
-#: text averages nearer 4, so the estimate errs on the side of the budget.
-_ESTIMATE_CHARS_PER_TOKEN = 3
 
 # Why a message was analyzed locally: names of UsageDelta counters.
 _OPT_OUT = "local_opt_out"
@@ -322,7 +320,7 @@ class OpenAIAnalyzer:
 
     def _estimate_usd(self, user: str, completion_limit: int) -> float:
         """An upper estimate of a call's cost: prompt by length, the answer at its ceiling."""
-        prompt_tokens = (self._fixed_prompt_chars + len(user)) // _ESTIMATE_CHARS_PER_TOKEN
+        prompt_tokens = (self._fixed_prompt_chars + len(user)) // ESTIMATE_CHARS_PER_TOKEN
         return self._price.cost_usd(prompt_tokens, completion_limit)
 
     async def _reserve(self, community_id: str, month: str, estimate: float) -> bool:

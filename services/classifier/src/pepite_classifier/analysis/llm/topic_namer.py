@@ -19,6 +19,7 @@ from pepite_classifier.settings import Settings
 from pepite_llm.client import ChatCaller, RetryPolicy, openai_client
 from pepite_llm.errors import LlmUnavailableError
 from pepite_llm.pricing import model_price
+from pepite_llm.usage import ESTIMATE_CHARS_PER_TOKEN
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ SAMPLE_CHARS = 120
 MAX_KEYWORDS = 8
 #: Name length the model may use, in tokens, plus the JSON around it.
 _TOKENS_PER_NAME = 24
-_ESTIMATE_CHARS_PER_TOKEN = 3
 KEYWORD_NAME_COUNT = 3
 
 #: One cluster: sample texts and keywords.
@@ -145,7 +145,7 @@ class OpenAITopicNamer:
         await self._client.close()
 
     async def _affordable(self, community_id: str, month: str, user: str, limit: int) -> bool:
-        prompt_tokens = (len(TOPIC_SYSTEM_PROMPT) + len(user)) // _ESTIMATE_CHARS_PER_TOKEN + 60
+        prompt_tokens = (len(TOPIC_SYSTEM_PROMPT) + len(user)) // ESTIMATE_CHARS_PER_TOKEN + 60
         estimate = self._price.cost_usd(prompt_tokens, limit)
         spent = await self._repository.spent_usd(community_id, month)
         if spent + estimate > self._settings.llm_budget_usd(community_id):
